@@ -1,0 +1,1 @@
+"""Code every aigw service shares: settings, errors, logging, request context, lifecycle."""

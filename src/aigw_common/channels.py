@@ -1,0 +1,59 @@
+"""Long-lived gRPC channels to other aigw services: one per upstream, opened at start-up."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import grpc
+
+from aigw_common.interceptors import OutgoingContextInterceptor
+
+if TYPE_CHECKING:
+    from aigw_common.grpc_types import Context
+
+
+def open_channel(
+    target: str, *, retry_methods: list[dict[str, str]] | None = None
+) -> grpc.aio.Channel:
+    """An insecure channel to `target` that forwards the request context.
+
+    `retry_methods` ({"service": ..., "method": ...} entries) lists idempotent RPCs that gRPC
+    may retry on UNAVAILABLE before any response arrived; nothing else is retried.
+    """
+    options: list[tuple[str, str | int]] = [
+        # Find dead peers on idle channels (the config watch can be quiet for hours).
+        ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.keepalive_timeout_ms", 10_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.max_receive_message_length", 8 * 1024 * 1024),
+    ]
+    if retry_methods:
+        service_config = {
+            "methodConfig": [
+                {
+                    "name": retry_methods,
+                    "retryPolicy": {
+                        "maxAttempts": 3,
+                        "initialBackoff": "0.1s",
+                        "maxBackoff": "1s",
+                        "backoffMultiplier": 2,
+                        "retryableStatusCodes": ["UNAVAILABLE"],
+                    },
+                }
+            ]
+        }
+        options.append(("grpc.service_config", json.dumps(service_config)))
+    return grpc.aio.insecure_channel(
+        target, options=options, interceptors=[OutgoingContextInterceptor()]
+    )
+
+
+def downstream_timeout(context: Context | None, default_s: float, margin_s: float = 0.005) -> float:
+    """The timeout for a call made while serving `context`: the caller's remaining time (less a
+    small margin for the reply) capped by `default_s`. gRPC does not carry deadlines over hops
+    by itself."""
+    remaining: float | None = context.time_remaining() if context is not None else None
+    if remaining is None:
+        return default_s
+    return max(min(remaining - margin_s, default_s), 0.001)

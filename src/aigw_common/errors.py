@@ -1,0 +1,126 @@
+"""The domain exception tree shared by every aigw service.
+
+    AigwError                      anything aigw reports to a caller
+    ├── InvalidArgument            the request is malformed (names the field)
+    ├── Unauthenticated            no valid credential
+    ├── PermissionDenied           valid credential, not allowed
+    ├── NotFound                   a named thing does not exist
+    ├── AlreadyExists              a named thing exists already
+    ├── FailedPrecondition         the system is not in a state to do it
+    │   └── FeatureUnavailable     the feature is disabled or has no model
+    ├── ResourceExhausted          a limit was reached
+    ├── Cancelled                  the caller went away
+    └── UpstreamError              a model server or another aigw service failed
+        ├── UpstreamUnavailable    unreachable, overloaded, 5xx
+        ├── UpstreamTimeout        a deadline passed
+        └── UpstreamRejected       the model server refused the request (4xx)
+
+Each class names its gRPC code, HTTP status and ErrorInfo reason; grpc_errors.py maps them to
+and from gRPC status, and the REST shim maps them to HTTP once. Messages are for people: they say
+what is wrong and never contain a secret.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import grpc
+
+
+class AigwError(Exception):
+    """Base of every error aigw reports; unexpected exceptions become INTERNAL without detail."""
+
+    grpc_code: grpc.StatusCode = grpc.StatusCode.INTERNAL
+    http_status: int = 500
+    reason: str = "INTERNAL"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        reason: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.metadata = dict(metadata or {})
+        if reason is not None:
+            self.reason = reason
+
+
+class InvalidArgument(AigwError):
+    grpc_code = grpc.StatusCode.INVALID_ARGUMENT
+    http_status = 400
+    reason = "INVALID_ARGUMENT"
+
+
+class Unauthenticated(AigwError):
+    grpc_code = grpc.StatusCode.UNAUTHENTICATED
+    http_status = 401
+    reason = "UNAUTHENTICATED"
+
+
+class PermissionDenied(AigwError):
+    grpc_code = grpc.StatusCode.PERMISSION_DENIED
+    http_status = 403
+    reason = "PERMISSION_DENIED"
+
+
+class NotFound(AigwError):
+    grpc_code = grpc.StatusCode.NOT_FOUND
+    http_status = 404
+    reason = "NOT_FOUND"
+
+
+class AlreadyExists(AigwError):
+    grpc_code = grpc.StatusCode.ALREADY_EXISTS
+    http_status = 409
+    reason = "ALREADY_EXISTS"
+
+
+class FailedPrecondition(AigwError):
+    grpc_code = grpc.StatusCode.FAILED_PRECONDITION
+    http_status = 400
+    reason = "FAILED_PRECONDITION"
+
+
+class FeatureUnavailable(FailedPrecondition):
+    # GitLab's gateway answers a feature it cannot serve with 503 {"detail": ...}.
+    http_status = 503
+    reason = "FEATURE_UNAVAILABLE"
+
+
+class ResourceExhausted(AigwError):
+    grpc_code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    http_status = 429
+    reason = "RESOURCE_EXHAUSTED"
+
+
+class Cancelled(AigwError):
+    grpc_code = grpc.StatusCode.CANCELLED
+    http_status = 499
+    reason = "CANCELLED"
+
+
+class UpstreamError(AigwError):
+    grpc_code = grpc.StatusCode.UNAVAILABLE
+    http_status = 503
+    reason = "UPSTREAM_ERROR"
+
+
+class UpstreamUnavailable(UpstreamError):
+    reason = "UPSTREAM_UNAVAILABLE"
+
+
+class UpstreamTimeout(UpstreamError):
+    grpc_code = grpc.StatusCode.DEADLINE_EXCEEDED
+    http_status = 504
+    reason = "UPSTREAM_TIMEOUT"
+
+
+class UpstreamRejected(UpstreamError):
+    grpc_code = grpc.StatusCode.FAILED_PRECONDITION
+    http_status = 502
+    reason = "UPSTREAM_REJECTED"

@@ -1,0 +1,103 @@
+"""The lifecycle every aigw gRPC service shares: build, serve, report health, drain on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Sequence
+
+import grpc
+import structlog
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from aigw_common.interceptors import ErrorMappingInterceptor, RequestContextInterceptor
+from aigw_common.settings import GrpcServiceSettings
+
+_log = structlog.get_logger(__name__)
+
+OVERALL_HEALTH = ""
+
+
+def create_server(settings: GrpcServiceSettings, *, domain: str) -> grpc.aio.Server:
+    """A grpc.aio server with aigw's interceptors, message limits and keepalive policy."""
+    options = [
+        ("grpc.max_send_message_length", settings.max_message_bytes),
+        ("grpc.max_receive_message_length", settings.max_message_bytes),
+        # Clients ping idle channels every 30 s (see channels.py); allow that without GOAWAY.
+        ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        # On Linux, several processes may share a port; scaling out a CPU-bound service is then
+        # a matter of starting more of them.
+        ("grpc.so_reuseport", 1),
+    ]
+    return grpc.aio.server(
+        interceptors=[RequestContextInterceptor(), ErrorMappingInterceptor(domain)],
+        options=options,
+        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
+    )
+
+
+def add_standard_services(
+    server: grpc.aio.Server,
+    health_servicer: health.aio.HealthServicer,
+    service_names: Sequence[str],
+    *,
+    reflection_enabled: bool,
+) -> None:
+    """Register the health service (NOT_SERVING until `set_serving`) and, if asked, reflection."""
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    if reflection_enabled:
+        reflection.enable_server_reflection(
+            [*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+        )
+
+
+async def set_serving(
+    health_servicer: health.aio.HealthServicer, service_names: Sequence[str], serving: bool
+) -> None:
+    """Report every service name and the overall server as SERVING or NOT_SERVING."""
+    status = (
+        health_pb2.HealthCheckResponse.SERVING
+        if serving
+        else health_pb2.HealthCheckResponse.NOT_SERVING
+    )
+    for name in (OVERALL_HEALTH, *service_names):
+        await health_servicer.set(name, status)
+
+
+def bind(server: grpc.aio.Server, settings: GrpcServiceSettings) -> int:
+    """Listen on the settings' address (port 0 picks a free port) and return the bound port."""
+    port: int = server.add_insecure_port(settings.listen_address)
+    if port == 0:
+        raise OSError(f"cannot listen on {settings.listen_address}")
+    return port
+
+
+async def serve_until_signalled(
+    server: grpc.aio.Server,
+    health_servicer: health.aio.HealthServicer,
+    *,
+    name: str,
+    port: int,
+    grace_period_s: float,
+) -> None:
+    """Run a started server until SIGTERM or SIGINT, then drain it.
+
+    Health goes NOT_SERVING first so load balancers stop sending new calls, then in-flight
+    calls get `grace_period_s` to finish before they are cancelled.
+    """
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    _log.info("serving", service=name, port=port)
+    waiter = asyncio.create_task(server.wait_for_termination())
+    stopper = asyncio.create_task(stop.wait())
+    await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    _log.info("draining", service=name, grace_period_s=grace_period_s)
+    await health_servicer.enter_graceful_shutdown()
+    await server.stop(grace_period_s)
+    await waiter
+    _log.info("stopped", service=name)

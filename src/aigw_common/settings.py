@@ -1,0 +1,130 @@
+"""Typed settings for the whole suite, read once from `AIGW_*` environment variables.
+
+Nesting uses `__`: `AIGW_AUTH__BYPASS_EXTERNAL=true` sets `settings.auth.bypass_external`.
+Names follow GitLab's AI gateway where the meaning is the same. Every service's `main()` builds
+one `Settings` and passes the parts it needs down; nothing else reads the environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class LoggingSettings(_Section):
+    """`AIGW_LOGGING__*`: log level, format and destination."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format_json: bool = True
+    to_file: Path | None = None
+    enable_request_logging: bool = False
+
+
+class GrpcServiceSettings(_Section):
+    """Where one gRPC service listens (`bind`, `port`) and where its clients reach it (`host`)."""
+
+    bind: str = "127.0.0.1"
+    host: str = "127.0.0.1"
+    port: int = Field(ge=0, le=65535)
+    reflection: bool = False
+    grace_period_s: float = Field(default=10.0, ge=0)
+    max_message_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
+    max_concurrent_rpcs: int | None = Field(default=None, gt=0)
+
+    @property
+    def address(self) -> str:
+        """The `host:port` target clients dial."""
+        return f"{self.host}:{self.port}"
+
+    @property
+    def listen_address(self) -> str:
+        """The `bind:port` address the server listens on."""
+        return f"{self.bind}:{self.port}"
+
+
+class AuthSettings(_Section):
+    """`AIGW_AUTH__*`: how tokens are issued and verified."""
+
+    bypass_external: bool = False
+    issuer: str = "aigw"
+    audience: str = "gitlab-ai-gateway"
+    algorithm: Literal["RS256", "ES256", "EdDSA"] = "RS256"
+    token_ttl_s: int = Field(default=3600, gt=0)
+    max_token_ttl_s: int = Field(default=86400, gt=0)
+    clock_skew_s: int = Field(default=30, ge=0, le=300)
+    max_token_bytes: int = Field(default=8192, gt=0)
+    jwks_refresh_s: float = Field(default=300.0, gt=0)
+    # The credential that may call IssueToken. Unset: generated into <data_dir>/admin.token.
+    admin_credential: SecretStr | None = None
+
+
+class FastApiSettings(_Section):
+    """`AIGW_FASTAPI__*`: the REST shim's HTTP listener (GitLab's names)."""
+
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=5052, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=8082, ge=0, le=65535)
+    docs_url: str | None = None
+    openapi_url: str | None = None
+
+
+class CustomModelsSettings(_Section):
+    """`AIGW_CUSTOM_MODELS__*`: caller-supplied model coordinates (GitLab's names)."""
+
+    enabled: bool = False
+    disable_streaming: bool = False
+
+
+class ModelProxySettings(GrpcServiceSettings):
+    """`AIGW_MODEL_PROXY__*`: the model proxy's listener and its outbound HTTP pools."""
+
+    port: int = Field(default=50054, ge=0, le=65535)
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    default_timeout_s: float = Field(default=60.0, gt=0)
+    max_connections_per_endpoint: int = Field(default=256, gt=0)
+
+
+class Settings(BaseSettings):
+    """All of aigw's settings. Build once per process with `Settings()` and pass it down."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AIGW_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        frozen=True,
+    )
+
+    environment: Literal["development", "production"] = "production"
+    data_dir: Path = Path.home() / ".local" / "share" / "aigw"
+    logging: LoggingSettings = LoggingSettings()
+    auth: AuthSettings = AuthSettings()
+    fastapi: FastApiSettings = FastApiSettings()
+    custom_models: CustomModelsSettings = CustomModelsSettings()
+    router: GrpcServiceSettings = GrpcServiceSettings(port=50051)
+    auth_svc: GrpcServiceSettings = GrpcServiceSettings(port=50052)
+    config_svc: GrpcServiceSettings = GrpcServiceSettings(port=50053)
+    model_proxy: ModelProxySettings = ModelProxySettings()
+    # Where model API keys are sealed: a Fernet key file shared by config_svc and model_proxy_svc.
+    credentials_key_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _refuse_bypass_in_production(self) -> Settings:
+        if self.auth.bypass_external and self.environment == "production":
+            raise ValueError(
+                "AIGW_AUTH__BYPASS_EXTERNAL=true turns authentication off and is refused with "
+                "AIGW_ENVIRONMENT=production; set AIGW_ENVIRONMENT=development for a trial setup"
+            )
+        return self
+
+    @property
+    def sealing_key_path(self) -> Path:
+        """The Fernet key file that seals model API keys."""
+        return self.credentials_key_file or self.data_dir / "credentials.key"
