@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,11 +11,10 @@ from aigw_common.settings import GrpcServiceSettings, ModelProxySettings, Settin
 
 
 @pytest.fixture(autouse=True)
-def _no_aigw_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _no_aigw_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("AIGW_"):
             monkeypatch.delenv(name)
-    yield
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import grpc
 
-from aigw_common.interceptors import OutgoingContextInterceptor
+from aigw_common.interceptors import outgoing_context_interceptors
 
 if TYPE_CHECKING:
     from aigw_common.grpc_types import Context
@@ -45,7 +45,7 @@ def open_channel(
         }
         options.append(("grpc.service_config", json.dumps(service_config)))
     return grpc.aio.insecure_channel(
-        target, options=options, interceptors=[OutgoingContextInterceptor()]
+        target, options=options, interceptors=outgoing_context_interceptors()
     )
 
 

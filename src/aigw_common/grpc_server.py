@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import grpc
 import structlog
@@ -19,8 +19,16 @@ _log = structlog.get_logger(__name__)
 OVERALL_HEALTH = ""
 
 
-def create_server(settings: GrpcServiceSettings, *, domain: str) -> grpc.aio.Server:
-    """A grpc.aio server with aigw's interceptors, message limits and keepalive policy."""
+def create_server(
+    settings: GrpcServiceSettings,
+    *,
+    domain: str,
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+) -> grpc.aio.Server:
+    """A grpc.aio server with aigw's interceptors, message limits and keepalive policy.
+
+    `interceptors` run inside the shared ones, so the errors they raise are mapped like any other.
+    """
     options = [
         ("grpc.max_send_message_length", settings.max_message_bytes),
         ("grpc.max_receive_message_length", settings.max_message_bytes),
@@ -32,13 +40,13 @@ def create_server(settings: GrpcServiceSettings, *, domain: str) -> grpc.aio.Ser
         ("grpc.so_reuseport", 1),
     ]
     return grpc.aio.server(
-        interceptors=[RequestContextInterceptor(), ErrorMappingInterceptor(domain)],
+        interceptors=[RequestContextInterceptor(), ErrorMappingInterceptor(domain), *interceptors],
         options=options,
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
 
 
-def add_standard_services(
+async def add_standard_services(
     server: grpc.aio.Server,
     health_servicer: health.aio.HealthServicer,
     service_names: Sequence[str],
@@ -46,6 +54,9 @@ def add_standard_services(
     reflection_enabled: bool,
 ) -> None:
     """Register the health service (NOT_SERVING until `set_serving`) and, if asked, reflection."""
+    # The servicer reports "" as SERVING from birth; a load balancer must not believe that
+    # before the service is ready.
+    await set_serving(health_servicer, service_names, serving=False)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if reflection_enabled:
         reflection.enable_server_reflection(
@@ -81,11 +92,13 @@ async def serve_until_signalled(
     name: str,
     port: int,
     grace_period_s: float,
+    on_draining: Callable[[], None] | None = None,
 ) -> None:
     """Run a started server until SIGTERM or SIGINT, then drain it.
 
     Health goes NOT_SERVING first so load balancers stop sending new calls, then in-flight
-    calls get `grace_period_s` to finish before they are cancelled.
+    calls get `grace_period_s` to finish before they are cancelled. `on_draining` runs in
+    between, to end calls that would otherwise never finish (watches).
     """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -98,6 +111,8 @@ async def serve_until_signalled(
     stopper.cancel()
     _log.info("draining", service=name, grace_period_s=grace_period_s)
     await health_servicer.enter_graceful_shutdown()
+    if on_draining is not None:
+        on_draining()
     await server.stop(grace_period_s)
     await waiter
     _log.info("stopped", service=name)

@@ -23,7 +23,7 @@ def new_request_id() -> str:
 
 
 def accept_request_id(value: str | None) -> str:
-    """The caller's correlation id if it is usable in headers and logs, else a fresh one."""
-    if value and len(value) <= _MAX_REQUEST_ID_LENGTH and value.isprintable():
+    """The caller's correlation id if it is usable in gRPC metadata and logs, else a fresh one."""
+    if value and len(value) <= _MAX_REQUEST_ID_LENGTH and value.isascii() and value.isprintable():
         return value
     return new_request_id()

@@ -6,29 +6,20 @@ The key file is created with owner-only permissions on first use.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
 from aigw_common.errors import FailedPrecondition
+from aigw_common.private_files import create_exclusive, ensure_private_dir, read_private
 
 
 def load_or_create_key(path: Path) -> bytes:
-    """The Fernet key at `path`, created (mode 0600) if missing."""
-    try:
-        return path.read_bytes().strip()
-    except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    key = Fernet.generate_key()
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process won the race; use its key
-        return path.read_bytes().strip()
-    with os.fdopen(fd, "wb") as file:
-        file.write(key)
-    return key
+    """The Fernet key at `path`, created (mode 0600) if missing; concurrent starts agree."""
+    if not path.exists():
+        ensure_private_dir(path.parent)
+        create_exclusive(path, Fernet.generate_key())
+    return read_private(path).strip()
 
 
 class SecretsBox:

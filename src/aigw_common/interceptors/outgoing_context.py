@@ -25,10 +25,8 @@ def _with_context(details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDet
     )
 
 
-class OutgoingContextInterceptor(
-    grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor
-):
-    """Adds `x-request-id` and `x-aigw-subject` from the request context to outgoing metadata."""
+class UnaryOutgoingContextInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
+    """Adds `x-request-id` and `x-aigw-subject` from the request context to unary calls."""
 
     async def intercept_unary_unary(
         self,
@@ -38,6 +36,14 @@ class OutgoingContextInterceptor(
     ) -> Any:
         return await continuation(_with_context(client_call_details), request)
 
+
+class StreamOutgoingContextInterceptor(grpc.aio.UnaryStreamClientInterceptor):
+    """The same for server-streaming calls.
+
+    A separate class because grpc.aio files each interceptor object under the first call type
+    it implements only; one object implementing both would never see streaming calls.
+    """
+
     async def intercept_unary_stream(
         self,
         continuation: Callable[..., Any],
@@ -45,3 +51,8 @@ class OutgoingContextInterceptor(
         request: Any,
     ) -> Any:
         return await continuation(_with_context(client_call_details), request)
+
+
+def outgoing_context_interceptors() -> list[grpc.aio.ClientInterceptor]:
+    """The interceptors every channel to another aigw service carries."""
+    return [UnaryOutgoingContextInterceptor(), StreamOutgoingContextInterceptor()]

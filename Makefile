@@ -1,0 +1,47 @@
+# Two commands on a fresh machine: `make run` and `make test`. Everything else is a helper.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+export AIGW_DATA_DIR ?= $(CURDIR)/.aigw
+
+.PHONY: run test lint format proto install clean bench
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(INSTALLED)
+
+## run: start the whole suite with the simulator as a demo model; prints a curl line to try
+run: $(INSTALLED)
+	$(BIN)/aigw up --demo
+
+## test: the whole test suite (unit, servicer, in-process server and end-to-end tests)
+test: $(INSTALLED)
+	$(BIN)/pytest
+
+## lint: ruff, mypy, and buf lint/format on the contracts
+lint: $(INSTALLED)
+	$(BIN)/ruff check src tests scripts bench
+	$(BIN)/ruff format --check src tests scripts bench
+	$(BIN)/mypy
+	cd proto && ../$(BIN)/buf lint && ../$(BIN)/buf format --diff --exit-code
+
+format: $(INSTALLED)
+	$(BIN)/ruff check --fix src tests scripts bench
+	$(BIN)/ruff format src tests scripts bench
+	cd proto && ../$(BIN)/buf format -w
+
+## proto: regenerate src/aigw from proto/ (commit the result)
+proto: $(INSTALLED)
+	$(BIN)/python scripts/gen_protos.py
+
+## bench: compare a streamed completion through aigw with a direct call to the simulator
+bench: $(INSTALLED)
+	$(BIN)/python -m bench.stream_latency
+
+clean:
+	rm -rf $(VENV) .aigw .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Load generators that compare a call through aigw with the same call made directly."""

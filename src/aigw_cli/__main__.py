@@ -1,0 +1,3 @@
+from aigw_cli.main import main
+
+main()

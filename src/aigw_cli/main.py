@@ -1,0 +1,221 @@
+"""Entry point of the `aigw` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import grpc
+
+from aigw_cli import admin, demo
+from aigw_cli.supervisor import (
+    Child,
+    Supervisor,
+    grpc_serving,
+    http_ok,
+    run_until_signalled,
+    suite_children,
+)
+from aigw_common.settings import Settings
+
+_READY_TIMEOUT_S = 60.0
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings()
+    except ValueError as error:
+        raise SystemExit(f"aigw: invalid settings: {error}") from None
+    handler: Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, None] | None]
+    handler = args.handler
+    try:
+        outcome = handler(settings, args)
+        if outcome is not None:
+            asyncio.run(outcome)
+    except grpc.aio.AioRpcError as error:
+        admin.fail(error)
+    except KeyboardInterrupt:
+        pass
+
+
+async def _up(settings: Settings, args: argparse.Namespace) -> None:
+    data_dir = settings.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    children = suite_children(settings)
+    simulator_url = f"http://127.0.0.1:{args.simulator_port}"
+    if args.demo:
+        children.append(
+            Child(
+                "simulator",
+                [sys.executable, "-m", "aigw_cli", "simulator", "--port", str(args.simulator_port)],
+                f"{simulator_url}/v1",
+                lambda: http_ok(f"{simulator_url}/health"),
+            )
+        )
+    supervisor = Supervisor(children, data_dir / "logs", data_dir / "run" / "suite.json")
+    await supervisor.start()
+    try:
+        if args.demo:
+            # The router reports SERVING only once it holds a configuration, which the demo
+            # writes; so wait for config_svc first, configure, then wait for everything.
+            await supervisor.wait_ready(_READY_TIMEOUT_S)
+            await demo.configure(settings, f"{simulator_url}/v1")
+        not_ready = await supervisor.wait_ready(_READY_TIMEOUT_S)
+    except BaseException:
+        await supervisor.stop()
+        raise
+    if not_ready:
+        print(
+            f"aigw: not ready after {_READY_TIMEOUT_S:g} s: {', '.join(not_ready)}; "
+            f"see {data_dir / 'logs'}",
+            file=sys.stderr,
+        )
+        await supervisor.stop()
+        raise SystemExit(1)
+    print(f"aigw is up. Data: {data_dir}  Logs: {data_dir / 'logs'}")
+    admin.print_table([[child.name, child.address] for child in supervisor.children])
+    if args.demo:
+        token = await admin.issue_token(settings, "demo-user", demo.DEMO_SCOPES, 3600)
+        print("\nA streamed code completion through the whole suite (token valid for 1 hour):\n")
+        print(demo.curl_command(settings, token.token))
+    print("\nPress Ctrl-C to stop.", flush=True)
+    await run_until_signalled(supervisor)
+
+
+def _simulator(settings: Settings, args: argparse.Namespace) -> None:
+    # On the main thread: uvicorn installs its Ctrl-C/SIGTERM handlers only there.
+    from aigw_simulator import SimulatorConfig, run
+
+    config = SimulatorConfig(
+        tokens=args.tokens,
+        tokens_per_second=args.tokens_per_second,
+        first_token_delay_s=args.first_token_delay_ms / 1000,
+    )
+    print(
+        f"aigw simulator (a development tool, not a model) on http://{args.host}:{args.port}/v1",
+        file=sys.stderr,
+    )
+    run(config, args.host, args.port)
+
+
+async def _health(settings: Settings, args: argparse.Namespace) -> None:
+    serving = await grpc_serving(args.address)
+    print("SERVING" if serving else "NOT_SERVING")
+    if not serving:
+        raise SystemExit(1)
+
+
+async def _token_issue(settings: Settings, args: argparse.Namespace) -> None:
+    scopes = [scope for scope in args.scopes.split(",") if scope]
+    response = await admin.issue_token(settings, args.subject, scopes, args.ttl_s)
+    print(response.token)
+
+
+async def _models_add(settings: Settings, args: argparse.Namespace) -> None:
+    response = await admin.create_model(
+        settings, admin.model_from_args(args), admin.api_key_from_args(args)
+    )
+    print(f"model {response.model.name} added (configuration version {response.version})")
+
+
+async def _models_list(settings: Settings, args: argparse.Namespace) -> None:
+    rows = [["NAME", "FAMILY", "PLATFORM", "ENDPOINT", "IDENTIFIER", "API KEY"]]
+    for model in await admin.list_models(settings):
+        target = model.target
+        rows.append(
+            [
+                model.name,
+                model.family,
+                admin.PLATFORM_NAMES.get(target.platform, "?"),
+                target.endpoint,
+                target.identifier,
+                "set" if target.sealed_api_key else "-",
+            ]
+        )
+    admin.print_table(rows)
+
+
+async def _models_remove(settings: Settings, args: argparse.Namespace) -> None:
+    version = await admin.delete_model(settings, args.name)
+    print(f"model {args.name} removed (configuration version {version})")
+
+
+async def _features_set(settings: Settings, args: argparse.Namespace) -> None:
+    if bool(args.models) == args.disable:
+        raise SystemExit("aigw: give one or more models, or --disable")
+    version = await admin.set_feature(settings, args.feature, args.models, disabled=args.disable)
+    print(f"feature {args.feature} updated (configuration version {version})")
+
+
+async def _features_list(settings: Settings, args: argparse.Namespace) -> None:
+    rows = [["FEATURE", "MODELS"]]
+    for setting in await admin.list_features(settings):
+        rows.append(
+            [setting.feature, "disabled" if setting.disabled else ", ".join(setting.models)]
+        )
+    admin.print_table(rows)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aigw",
+        description="Self-hosted AI gateway. Settings come from AIGW_* environment variables.",
+    )
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    up = commands.add_parser("up", help="run every service on this machine, supervised")
+    up.add_argument("--demo", action="store_true", help="also run the simulator as a demo model")
+    up.add_argument("--simulator-port", type=int, default=8090)
+    up.set_defaults(handler=_up)
+
+    sim = commands.add_parser("simulator", help="run the OpenAI-compatible model simulator")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=8090)
+    sim.add_argument("--tokens", type=int, default=32, help="tokens per answer")
+    sim.add_argument("--tokens-per-second", type=float, default=0, help="0: as fast as possible")
+    sim.add_argument("--first-token-delay-ms", type=float, default=0)
+    sim.set_defaults(handler=_simulator)
+
+    health = commands.add_parser("health", help="exit 0 if a gRPC service reports SERVING")
+    health.add_argument("address", help="host:port")
+    health.set_defaults(handler=_health)
+
+    token = commands.add_parser("token", help="development tokens").add_subparsers(required=True)
+    issue = token.add_parser("issue", help="mint a token signed by auth_svc")
+    issue.add_argument("--scopes", required=True, help="comma-separated, e.g. complete_code")
+    issue.add_argument("--subject", default="developer")
+    issue.add_argument("--ttl-s", type=int, default=None)
+    issue.set_defaults(handler=_token_issue)
+
+    models = commands.add_parser("models", help="model definitions").add_subparsers(required=True)
+    add = models.add_parser("add", help="define a model")
+    add.add_argument("name")
+    add.add_argument("--family", required=True, help="codestral, mistral, claude_3, gpt, ...")
+    add.add_argument("--platform", required=True, choices=sorted(admin.PLATFORMS))
+    add.add_argument("--endpoint", required=True, help="e.g. http://vllm:8000/v1")
+    add.add_argument("--identifier", required=True, help="served model name / model id")
+    add.add_argument("--api-key-env", help="read the API key from this environment variable")
+    add.add_argument("--api-key-file", help="read the API key from this file")
+    add.add_argument("--timeout-s", type=int, default=0)
+    add.add_argument("--max-output-tokens", type=int, default=0)
+    add.add_argument("--max-concurrent-requests", type=int, default=0)
+    add.set_defaults(handler=_models_add)
+    models.add_parser("list", help="list models").set_defaults(handler=_models_list)
+    remove = models.add_parser("remove", help="remove a model no feature uses")
+    remove.add_argument("name")
+    remove.set_defaults(handler=_models_remove)
+
+    features = commands.add_parser("features", help="feature settings").add_subparsers(
+        required=True
+    )
+    set_ = features.add_parser("set", help="assign models (first serves, rest are fallbacks)")
+    set_.add_argument("feature")
+    set_.add_argument("models", nargs="*")
+    set_.add_argument("--disable", action="store_true", help="turn the feature off")
+    set_.set_defaults(handler=_features_set)
+    features.add_parser("list", help="list feature settings").set_defaults(handler=_features_list)
+    return parser

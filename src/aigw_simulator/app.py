@@ -1,0 +1,258 @@
+"""The simulator's HTTP app: vLLM's OpenAI-compatible routes plus `/_simulator/requests`.
+
+Per-request overrides (extension headers, for tests): `X-Simulator-Tokens`,
+`X-Simulator-Tokens-Per-Second`, `X-Simulator-First-Token-Delay` (seconds),
+`X-Simulator-Fail-Status`, `X-Simulator-Error-After-Tokens`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from aigw_simulator import wire
+from aigw_simulator.config import SimulatorConfig
+from aigw_simulator.plan import Pace, count_prompt_tokens, make_plan
+from aigw_simulator.recording import Recorder, RequestRecord
+from aigw_simulator.requests import RequestError, check_context, parse_generation
+from aigw_simulator.responses import WatchedResponse, json_producer, stream_producer
+
+_FAIL_TYPES = {429: "RateLimitError", 503: "ServiceUnavailableError"}
+
+
+@dataclass
+class Simulator:
+    """The live state of one simulator app; tests may replace `config` between requests."""
+
+    config: SimulatorConfig
+    recorder: Recorder
+
+
+def build_app(config: SimulatorConfig | None = None) -> Starlette:
+    """A Starlette app that behaves like a vLLM OpenAI-compatible server (see providers.md §1)."""
+    config = config or SimulatorConfig()
+    simulator = Simulator(config, Recorder(config.max_records))
+    routes = [
+        Route("/v1/chat/completions", _generation(simulator, chat=True), methods=["POST"]),
+        Route("/v1/completions", _generation(simulator, chat=False), methods=["POST"]),
+        Route("/v1/models", _models(simulator), methods=["GET"]),
+        Route("/health", _health, methods=["GET"]),
+        Route("/_simulator/requests", _records(simulator), methods=["GET", "DELETE"]),
+    ]
+    app = Starlette(routes=routes)
+    app.state.simulator = simulator
+    app.add_middleware(_RequestIdMiddleware)
+    return app
+
+
+def simulator_of(app: Starlette) -> Simulator:
+    """The state behind an app made by `build_app`."""
+    simulator: Simulator = app.state.simulator
+    return simulator
+
+
+async def _health(_: Request) -> Response:
+    return Response(status_code=200)
+
+
+def _records(simulator: Simulator) -> Any:
+    async def endpoint(request: Request) -> Response:
+        if request.method == "DELETE":
+            simulator.recorder.clear()
+            return Response(status_code=204)
+        return JSONResponse(simulator.recorder.snapshot())
+
+    return endpoint
+
+
+def _models(simulator: Simulator) -> Any:
+    async def endpoint(request: Request) -> Response:
+        record = _start_record(simulator, request, None)
+        config = simulator.config
+        if (denied := _check_auth(config, request)) is not None:
+            simulator.recorder.finish(record, status=denied.status_code)
+            return denied
+        simulator.recorder.finish(record)
+        body = wire.model_list(config.model, int(time.time()), config.max_model_len)
+        return Response(body, media_type="application/json")
+
+    return endpoint
+
+
+def _generation(simulator: Simulator, *, chat: bool) -> Any:
+    async def endpoint(request: Request) -> Response:
+        started = asyncio.get_running_loop().time()
+        raw = await request.body()
+        try:
+            body: Any = json.loads(raw)
+        except ValueError:
+            body = raw.decode(errors="replace")
+        record = _start_record(simulator, request, body)
+        config = simulator.config
+        if (denied := _check_auth(config, request)) is not None:
+            simulator.recorder.finish(record, status=denied.status_code)
+            return denied
+        try:
+            return _answer(simulator, request, body, chat=chat, started=started, record=record)
+        except RequestError as error:
+            simulator.recorder.finish(record, status=error.status)
+            return _error(config, error)
+
+    return endpoint
+
+
+def _answer(
+    simulator: Simulator,
+    request: Request,
+    body: Any,
+    *,
+    chat: bool,
+    started: float,
+    record: RequestRecord,
+) -> Response:
+    config = simulator.config
+    parsed = parse_generation(body, chat=chat)
+    if parsed.model != config.model:
+        raise RequestError(
+            f"The model `{parsed.model}` does not exist.", status=404, err_type="NotFoundError"
+        )
+    if not chat and body.get("suffix") is not None:
+        raise RequestError("suffix is not currently supported")
+    headers = request.headers
+    fail_status = _header_int(headers, "x-simulator-fail-status", config.fail_status)
+    if fail_status:
+        simulator.recorder.finish(record, status=fail_status)
+        if fail_status == 500:  # a dead vLLM engine answers 500 with an empty body
+            return Response(status_code=500)
+        err_type = _FAIL_TYPES.get(fail_status, "BadRequestError")
+        return _error(config, RequestError("simulated failure", fail_status, err_type))
+    prompt_tokens = count_prompt_tokens(body)
+    check_context(prompt_tokens, parsed.max_tokens, config.max_model_len)
+    pace = Pace(
+        first_token_delay_s=_header_float(
+            headers, "x-simulator-first-token-delay", config.first_token_delay_s
+        ),
+        tokens_per_second=_header_float(
+            headers, "x-simulator-tokens-per-second", config.tokens_per_second
+        ),
+    )
+    error_after = _header_int(headers, "x-simulator-error-after-tokens", -1)
+    plan = make_plan(
+        wanted_tokens=_header_int(headers, "x-simulator-tokens", config.tokens),
+        max_tokens=parsed.max_tokens,
+        stop=parsed.stop,
+        prompt_tokens=prompt_tokens,
+        pace=pace,
+        error_after_tokens=error_after if error_after >= 0 else config.error_after_tokens,
+    )
+    prefix = "chatcmpl" if chat else "cmpl"
+    response_id = f"{prefix}-{uuid.uuid4().hex}"
+    created = int(time.time())
+    recorder = simulator.recorder
+    if parsed.stream:
+        stream_type = wire.ChatStream if chat else wire.CompletionStream
+        produce = stream_producer(
+            plan=plan,
+            events=stream_type(response_id, created, config.model),
+            include_usage=parsed.include_usage,
+            started=started,
+            recorder=recorder,
+            record=record,
+        )
+    else:
+        render = wire.chat_response if chat else wire.completion_response
+        answer = render(
+            response_id,
+            created,
+            config.model,
+            plan.text,
+            plan.finish_reason,
+            plan.stop_reason,
+            plan.prompt_tokens,
+            plan.completion_tokens,
+        )
+        produce = json_producer(
+            plan=plan, body=answer, started=started, recorder=recorder, record=record
+        )
+    return WatchedResponse(produce, recorder, record)
+
+
+def _start_record(simulator: Simulator, request: Request, body: Any) -> RequestRecord:
+    return simulator.recorder.start(
+        path=request.url.path,
+        body=body,
+        request_id=request.headers.get("x-request-id"),
+        authorization_present="authorization" in request.headers,
+        client=f"{request.client.host}:{request.client.port}" if request.client else None,
+    )
+
+
+def _check_auth(config: SimulatorConfig, request: Request) -> Response | None:
+    if config.api_key is None:
+        return None
+    if request.headers.get("authorization") == f"Bearer {config.api_key}":
+        return None
+    return JSONResponse({"error": "Unauthorized"}, status_code=401)
+
+
+def _error(config: SimulatorConfig, error: RequestError) -> Response:
+    body = wire.error_body(error.message, error.err_type, error.status, config.error_shape)
+    return JSONResponse(body, status_code=error.status)
+
+
+def _header_int(headers: Any, name: str, default: int) -> int:
+    value = headers.get(name)
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise RequestError(f"header {name} must be an integer, got {value!r}") from None
+    if number < 0:
+        raise RequestError(f"header {name} must not be negative, got {value!r}")
+    return number
+
+
+def _header_float(headers: Any, name: str, default: float) -> float:
+    value = headers.get(name)
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise RequestError(f"header {name} must be a number, got {value!r}") from None
+    if not number >= 0:
+        raise RequestError(f"header {name} must not be negative, got {value!r}")
+    return number
+
+
+class _RequestIdMiddleware:
+    """Echoes `X-Request-Id` on every response, or sends a fresh one (as vLLM does)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        given = dict(scope["headers"]).get(b"x-request-id")
+        request_id = given or uuid.uuid4().hex.encode()
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [*message.get("headers", []), (b"x-request-id", request_id)]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self._app(scope, receive, send_with_id)

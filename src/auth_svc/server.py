@@ -1,0 +1,77 @@
+"""Builds and runs auth_svc."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+from grpc_health.v1 import health
+
+from aigw.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
+from aigw_common.grpc_server import (
+    add_standard_services,
+    bind,
+    create_server,
+    serve_until_signalled,
+    set_serving,
+)
+from aigw_common.log_setup import configure_logging
+from aigw_common.settings import Settings
+from auth_svc.admin_credential import load_or_create_admin_credential
+from auth_svc.keys import KeyStore
+from auth_svc.servicer import AuthServiceServicer
+
+SERVICE_NAME = auth_service_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
+
+
+async def build_server(
+    settings: Settings,
+    health_servicer: health.aio.HealthServicer | None = None,
+    *,
+    keys: KeyStore,
+    admin_credential: str,
+) -> tuple[grpc.aio.Server, int]:
+    """The auth server, bound but not started; the caller reports it SERVING."""
+    server = create_server(settings.auth_svc, domain=SERVICE_NAME)
+    servicer = AuthServiceServicer(keys, settings.auth, admin_credential)
+    auth_service_pb2_grpc.add_AuthServiceServicer_to_server(servicer, server)
+    await add_standard_services(
+        server,
+        health_servicer or health.aio.HealthServicer(),
+        [SERVICE_NAME],
+        reflection_enabled=settings.auth_svc.reflection,
+    )
+    return server, bind(server, settings.auth_svc)
+
+
+async def load_dependencies(settings: Settings) -> tuple[KeyStore, str]:
+    """The key store and admin credential, created on first start (off the event loop: RSA
+    key generation takes a moment)."""
+    keys = await asyncio.to_thread(
+        KeyStore.load_or_create, settings.data_dir, settings.auth.algorithm
+    )
+    admin_credential = await asyncio.to_thread(load_or_create_admin_credential, settings)
+    return keys, admin_credential
+
+
+async def serve(settings: Settings) -> None:
+    keys, admin_credential = await load_dependencies(settings)
+    health_servicer = health.aio.HealthServicer()
+    server, port = await build_server(
+        settings, health_servicer, keys=keys, admin_credential=admin_credential
+    )
+    await server.start()
+    await set_serving(health_servicer, [SERVICE_NAME], serving=True)
+    await serve_until_signalled(
+        server,
+        health_servicer,
+        name="auth_svc",
+        port=port,
+        grace_period_s=settings.auth_svc.grace_period_s,
+    )
+
+
+def main() -> None:
+    settings = Settings()
+    configure_logging(settings.logging, "auth_svc")
+    asyncio.run(serve(settings))

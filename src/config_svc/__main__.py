@@ -1,0 +1,3 @@
+from config_svc.server import main
+
+main()

@@ -1,0 +1,173 @@
+"""ConfigService: validates requests, seals API keys, persists changes and pushes snapshots."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import structlog
+
+from aigw.common.v1 import common_pb2
+from aigw.config.v1 import config_service_pb2, config_service_pb2_grpc
+from aigw_common.request_context import subject_var
+from config_svc import paging, validation
+from config_svc.broadcast import SnapshotBroadcast
+from config_svc.store import ConfigStore
+
+if TYPE_CHECKING:
+    from aigw_common.grpc_types import Context
+    from aigw_common.secrets_box import SecretsBox
+
+_log = structlog.get_logger(__name__)
+
+# Called before every mutation with the call's context; raises PermissionDenied to refuse.
+# Admin-scope authorization plugs in here (a later issue); None means no check yet.
+ChangeAuthorizer: TypeAlias = Callable[["Context"], Awaitable[None]]
+
+# What each listing's page tokens are tagged with, so one cannot be replayed on the other.
+_MODELS_LISTING = "models"
+_FEATURES_LISTING = "features"
+
+
+class ConfigServiceServicer(config_service_pb2_grpc.ConfigServiceServicer):
+    """The aigw.config.v1.ConfigService RPCs over a ConfigStore and a SnapshotBroadcast."""
+
+    def __init__(
+        self,
+        store: ConfigStore,
+        broadcast: SnapshotBroadcast,
+        box: SecretsBox,
+        *,
+        authorize_change: ChangeAuthorizer | None = None,
+    ) -> None:
+        self._store = store
+        self._broadcast = broadcast
+        self._box = box
+        self._authorize_change = authorize_change
+        self._committing: set[asyncio.Task[int]] = set()
+
+    async def CreateModel(
+        self, request: config_service_pb2.CreateModelRequest, context: Context
+    ) -> config_service_pb2.CreateModelResponse:
+        await self._authorize(context)
+        validation.check_create_model(request)
+        source = request.model
+        model = config_service_pb2.Model(
+            name=source.name,
+            family=source.family,
+            target=common_pb2.ModelTarget(
+                name=source.name,
+                family=source.family,
+                platform=source.target.platform,
+                endpoint=source.target.endpoint,
+                identifier=source.target.identifier,
+                sealed_api_key=self._box.seal(request.api_key) if request.api_key else b"",
+                limits=source.target.limits,
+            ),
+        )
+        version = await self._commit(self._store.create_model(model))
+        _log.info(
+            "model created",
+            model=model.name,
+            family=model.family,
+            platform=common_pb2.Platform.Name(model.target.platform),
+            has_api_key=bool(request.api_key),
+            subject=subject_var.get(),
+            version=version,
+        )
+        return config_service_pb2.CreateModelResponse(model=model, version=version)
+
+    async def DeleteModel(
+        self, request: config_service_pb2.DeleteModelRequest, context: Context
+    ) -> config_service_pb2.DeleteModelResponse:
+        await self._authorize(context)
+        validation.check_model_name(request.name, field="name")
+        version = await self._commit(self._store.delete_model(request.name))
+        _log.info("model deleted", model=request.name, subject=subject_var.get(), version=version)
+        return config_service_pb2.DeleteModelResponse(version=version)
+
+    async def ListModels(
+        self, request: config_service_pb2.ListModelsRequest, context: Context
+    ) -> config_service_pb2.ListModelsResponse:
+        size = paging.page_size(request.page_size)
+        after = paging.decode_token(_MODELS_LISTING, request.page_token)
+        models = await self._store.list_models(after=after, limit=size + 1)
+        next_token = ""
+        if len(models) > size:
+            models = models[:size]
+            next_token = paging.encode_token(_MODELS_LISTING, models[-1].name)
+        return config_service_pb2.ListModelsResponse(models=models, next_page_token=next_token)
+
+    async def SetFeatureSetting(
+        self, request: config_service_pb2.SetFeatureSettingRequest, context: Context
+    ) -> config_service_pb2.SetFeatureSettingResponse:
+        await self._authorize(context)
+        validation.check_feature_setting(request.feature_setting)
+        source = request.feature_setting
+        setting = config_service_pb2.FeatureSetting(
+            feature=source.feature, models=source.models, disabled=source.disabled
+        )
+        version = await self._commit(self._store.set_feature_setting(setting))
+        _log.info(
+            "feature setting changed",
+            feature=setting.feature,
+            models=list(setting.models),
+            disabled=setting.disabled,
+            subject=subject_var.get(),
+            version=version,
+        )
+        return config_service_pb2.SetFeatureSettingResponse(
+            feature_setting=setting, version=version
+        )
+
+    async def ListFeatureSettings(
+        self, request: config_service_pb2.ListFeatureSettingsRequest, context: Context
+    ) -> config_service_pb2.ListFeatureSettingsResponse:
+        size = paging.page_size(request.page_size)
+        after = paging.decode_token(_FEATURES_LISTING, request.page_token)
+        settings = await self._store.list_feature_settings(after=after, limit=size + 1)
+        next_token = ""
+        if len(settings) > size:
+            settings = settings[:size]
+            next_token = paging.encode_token(_FEATURES_LISTING, settings[-1].feature)
+        return config_service_pb2.ListFeatureSettingsResponse(
+            feature_settings=settings, next_page_token=next_token
+        )
+
+    async def WatchConfig(
+        self, request: config_service_pb2.WatchConfigRequest, context: Context
+    ) -> AsyncIterator[config_service_pb2.WatchConfigResponse]:
+        validation.check_known_version(request.known_version)
+        async for snapshot in self._broadcast.watch(request.known_version):
+            yield config_service_pb2.WatchConfigResponse(snapshot=snapshot)
+
+    async def _authorize(self, context: Context) -> None:
+        if self._authorize_change is not None:
+            await self._authorize_change(context)
+
+    async def _commit(self, mutation: Coroutine[Any, Any, int]) -> int:
+        """Run `mutation`, then publish the snapshot it produced; return the new version.
+
+        Shielded: once a change is under way, the caller going away must not stop it from
+        committing or from reaching watchers (a committed version no watcher sees would leave
+        routers stale until the next change).
+        """
+        task = asyncio.create_task(self._apply(mutation))
+        self._committing.add(task)
+        task.add_done_callback(self._finished)
+        return await asyncio.shield(task)
+
+    def _finished(self, task: asyncio.Task[int]) -> None:
+        self._committing.discard(task)
+        # If the caller left, nobody awaits the task: retrieve its error so it is not reported
+        # as "never retrieved" (the caller that stayed has already received it).
+        if not task.cancelled():
+            task.exception()
+
+    async def _apply(self, mutation: Coroutine[Any, Any, int]) -> int:
+        version = await mutation
+        # A concurrent writer may already have published this version or a later one.
+        if self._broadcast.version < version:
+            self._broadcast.publish(await self._store.load_snapshot())
+        return version

@@ -1,0 +1,114 @@
+"""Checks on incoming requests; each failure is InvalidArgument naming the offending field."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from aigw.common.v1 import common_pb2
+from aigw.config.v1 import config_service_pb2
+from aigw_common import catalog
+from aigw_common.errors import InvalidArgument
+
+MAX_MODELS_PER_FEATURE = 8
+MAX_API_KEY_CHARS = 4096
+MAX_IDENTIFIER_CHARS = 255
+MAX_ENDPOINT_CHARS = 2048
+
+_NAME = re.compile(r"[A-Za-z0-9._-]{1,63}")
+_NANOS_PER_SECOND = 1_000_000_000
+
+
+def _invalid(field: str, problem: str) -> InvalidArgument:
+    return InvalidArgument(f"{field}: {problem}", field=field)
+
+
+def check_model_name(name: str, *, field: str) -> None:
+    """A model name is 1 to 63 letters, digits, `.`, `_` or `-`."""
+    if not _NAME.fullmatch(name):
+        raise _invalid(field, "must be 1 to 63 characters of letters, digits, '.', '_' and '-'")
+
+
+def check_create_model(request: config_service_pb2.CreateModelRequest) -> None:
+    """Everything CreateModel needs from its request, or the first thing wrong with it."""
+    model = request.model
+    target = model.target
+    check_model_name(model.name, field="model.name")
+    catalog.check_family(model.family, field="model.family")
+    # target.name/family mirror the model's; a different value is a mistake worth reporting.
+    if target.name and target.name != model.name:
+        raise _invalid("model.target.name", "must be empty or equal to model.name")
+    if target.family and target.family != model.family:
+        raise _invalid("model.target.family", "must be empty or equal to model.family")
+    if target.platform not in common_pb2.Platform.values() or (
+        target.platform == common_pb2.PLATFORM_UNSPECIFIED
+    ):
+        raise _invalid("model.target.platform", "must be set to a known platform")
+    _check_endpoint(target.endpoint, field="model.target.endpoint")
+    identifier = target.identifier
+    if not 1 <= len(identifier) <= MAX_IDENTIFIER_CHARS or not identifier.isprintable():
+        raise _invalid(
+            "model.target.identifier",
+            f"must be 1 to {MAX_IDENTIFIER_CHARS} printable characters",
+        )
+    _check_limits(target.limits)
+    # Never echo the key itself, not even in part.
+    if len(request.api_key) > MAX_API_KEY_CHARS:
+        raise _invalid("api_key", f"must be at most {MAX_API_KEY_CHARS} characters")
+    if not request.api_key.isprintable():
+        raise _invalid("api_key", "must contain printable characters only")
+
+
+def _check_endpoint(url: str, *, field: str) -> None:
+    problem = "must be an absolute http(s) URL, e.g. http://vllm:8000/v1"
+    if not url or len(url) > MAX_ENDPOINT_CHARS or not url.isprintable() or " " in url:
+        raise _invalid(field, problem)
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises ValueError on a malformed port
+    except ValueError:
+        raise _invalid(field, problem) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise _invalid(field, problem)
+    # Credentials in a URL would be stored and returned in the clear; they belong in api_key.
+    if parts.username is not None or parts.password is not None:
+        raise _invalid(field, "must not contain credentials; pass the key as api_key")
+
+
+def _check_limits(limits: common_pb2.ModelLimits) -> None:
+    if limits.HasField("timeout"):
+        timeout = limits.timeout
+        if (
+            timeout.seconds < 0
+            or not 0 <= timeout.nanos < _NANOS_PER_SECOND
+            or (timeout.seconds == 0 and timeout.nanos == 0)
+        ):
+            raise _invalid("model.target.limits.timeout", "must be positive when set")
+    if limits.max_output_tokens < 0:
+        raise _invalid("model.target.limits.max_output_tokens", "must not be negative")
+    if limits.max_concurrent_requests < 0:
+        raise _invalid("model.target.limits.max_concurrent_requests", "must not be negative")
+
+
+def check_feature_setting(setting: config_service_pb2.FeatureSetting) -> None:
+    """A known feature, and either disabled with no models or 1 to 8 distinct model names."""
+    catalog.feature(setting.feature, field="feature_setting.feature")
+    field = "feature_setting.models"
+    models = list(setting.models)
+    if setting.disabled:
+        if models:
+            raise _invalid(field, "must be empty when the feature is disabled")
+        return
+    if not 1 <= len(models) <= MAX_MODELS_PER_FEATURE:
+        raise _invalid(
+            field, f"must name 1 to {MAX_MODELS_PER_FEATURE} models, or set disabled instead"
+        )
+    for name in models:
+        check_model_name(name, field=field)
+    if len(set(models)) != len(models):
+        raise _invalid(field, "must not name a model twice")
+
+
+def check_known_version(version: int) -> None:
+    if version < 0:
+        raise _invalid("known_version", "must not be negative")

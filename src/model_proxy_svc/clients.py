@@ -1,0 +1,63 @@
+"""One pooled HTTP client per model server, created on first use and closed at shutdown."""
+
+from __future__ import annotations
+
+import httpx
+
+from aigw_common.settings import ModelProxySettings
+
+_USER_AGENT = "aigw-model-proxy"
+
+
+class HttpClients:
+    """httpx clients keyed by origin (`scheme://host:port`), so every model served by one
+    server shares its connection pool."""
+
+    def __init__(self, settings: ModelProxySettings) -> None:
+        self._settings = settings
+        self._clients: dict[str, httpx.AsyncClient] = {}
+        self._closed = False
+
+    def for_endpoint(self, endpoint: str) -> httpx.AsyncClient:
+        """The client for the server behind `endpoint` (a base URL such as http://h:8000/v1)."""
+        if self._closed:
+            raise RuntimeError("the model proxy's HTTP clients are closed")
+        url = httpx.URL(endpoint)
+        origin = f"{url.scheme}://{url.host}:{url.port or ''}"
+        client = self._clients.get(origin)
+        if client is None:
+            client = self._clients[origin] = self._new_client()
+        return client
+
+    def request_timeout(self, whole_s: float) -> httpx.Timeout:
+        """Per-request timeouts: connecting is bounded by the setting; reads and writes only by
+        the whole request's budget, which the caller enforces as one deadline."""
+        return httpx.Timeout(
+            connect=min(self._settings.connect_timeout_s, whole_s),
+            read=whole_s,
+            write=whole_s,
+            pool=whole_s,
+        )
+
+    def _new_client(self) -> httpx.AsyncClient:
+        settings = self._settings
+        limit = settings.max_connections_per_endpoint
+        return httpx.AsyncClient(
+            timeout=httpx.Timeout(
+                connect=settings.connect_timeout_s,
+                read=settings.default_timeout_s,
+                write=settings.default_timeout_s,
+                pool=settings.default_timeout_s,
+            ),
+            limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
+            headers={"User-Agent": _USER_AGENT},
+            # Proxies and certificates come from settings, never from the process environment.
+            trust_env=False,
+        )
+
+    async def aclose(self) -> None:
+        """Close every pool; later use raises."""
+        self._closed = True
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.aclose()

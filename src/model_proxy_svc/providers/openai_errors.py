@@ -1,0 +1,158 @@
+"""Upstream failures of OpenAI-style servers as domain errors a person can act on.
+
+Each message names the model, its identifier and endpoint, and what the server said; never the
+API key. Both vLLM error shapes are understood: flat `{"object":"error","message":..}` (0.6.4)
+and nested `{"error":{"message":..}}` (>= 0.10.1).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from aigw_common.errors import (
+    UpstreamError,
+    UpstreamRejected,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from model_proxy_svc.providers.base import Upstream
+
+_MAX_DETAIL = 300
+
+
+def error_detail(payload: Any) -> str | None:
+    """The server's own message from either vLLM error shape (or `{"error": "text"}`)."""
+    if not isinstance(payload, dict):
+        return None
+    inner = payload.get("error")
+    if isinstance(inner, str):
+        return inner
+    error = inner if isinstance(inner, dict) else payload
+    message = error.get("message")
+    return message if isinstance(message, str) else None
+
+
+def _metadata(upstream: Upstream, **extra: str) -> dict[str, str]:
+    return {
+        "model": upstream.model_name,
+        "identifier": upstream.identifier,
+        "endpoint": upstream.display_endpoint,
+        **extra,
+    }
+
+
+def _clean(detail: str, upstream: Upstream) -> str:
+    if upstream.api_key:
+        detail = detail.replace(upstream.api_key, "[redacted]")
+    detail = " ".join(detail.split())
+    return detail if len(detail) <= _MAX_DETAIL else detail[:_MAX_DETAIL] + "..."
+
+
+def status_error(status: int, body: bytes, upstream: Upstream, path: str) -> UpstreamError:
+    """The domain error for a non-200 answer to `path`."""
+    try:
+        payload = json.loads(body) if body else None
+    except ValueError:
+        payload = None
+    # An OpenAI-shaped error means the server understood the route (e.g. unknown model); other
+    # bodies come from whatever else answered (a web framework's 404, a load balancer).
+    detail = error_detail(payload)
+    openai_shaped = detail is not None
+    if detail is None and isinstance(payload, dict) and isinstance(payload.get("detail"), str):
+        detail = payload["detail"]
+    if detail is None and body and payload is None:
+        detail = body.decode(errors="replace")
+    said = f": {_clean(detail, upstream)}" if detail else ""
+    subject = upstream.describe()
+    metadata = _metadata(upstream, http_status=str(status))
+    if status == 404 and openai_shaped:
+        return UpstreamRejected(
+            f"{subject}: the server does not serve the identifier {upstream.identifier!r} "
+            f"(HTTP 404{said}); call ListProviderModels to see the identifiers it serves",
+            metadata=metadata,
+        )
+    if status == 404:
+        return UpstreamRejected(
+            f"{subject}: the server has no {path} route (HTTP 404{said}); the endpoint must "
+            "be the OpenAI-compatible base URL, usually ending in /v1",
+            metadata=metadata,
+        )
+    if status in (401, 403):
+        return UpstreamRejected(
+            f"{subject}: the server refused the credentials (HTTP {status}{said}); "
+            "check the model's API key",
+            metadata=metadata,
+        )
+    if status == 408:
+        return UpstreamTimeout(
+            f"{subject}: the server timed out (HTTP 408{said})", metadata=metadata
+        )
+    if status == 429:
+        return UpstreamUnavailable(
+            f"{subject}: the server is overloaded (HTTP 429{said}); retry later",
+            metadata=metadata,
+        )
+    if 400 <= status < 500:
+        return UpstreamRejected(
+            f"{subject}: the server rejected the request (HTTP {status}{said})", metadata=metadata
+        )
+    return UpstreamUnavailable(
+        f"{subject}: the server failed (HTTP {status}{said or ' with no detail'})",
+        metadata=metadata,
+    )
+
+
+def stream_error(payload: dict[str, Any], upstream: Upstream) -> UpstreamError:
+    """The domain error for an error event inside a 200 stream."""
+    inner = payload.get("error")
+    code = inner.get("code") if isinstance(inner, dict) else None
+    detail = error_detail(payload) or "no detail"
+    message = f"{upstream.describe()}: the server failed mid-stream: {_clean(detail, upstream)}"
+    metadata = _metadata(upstream)
+    if isinstance(code, int) and 400 <= code < 500 and code != 429:
+        return UpstreamRejected(message, metadata=metadata)
+    return UpstreamUnavailable(message, metadata=metadata)
+
+
+def protocol_error(upstream: Upstream, what: str) -> UpstreamUnavailable:
+    """The server answered something that is not the OpenAI protocol."""
+    return UpstreamUnavailable(
+        f"{upstream.describe()}: the server's answer is not OpenAI-compatible: {what}",
+        metadata=_metadata(upstream),
+    )
+
+
+def transport_error(error: httpx.HTTPError, upstream: Upstream) -> UpstreamError:
+    """The domain error for a failure below HTTP status: connect, timeout, broken stream."""
+    subject = upstream.describe()
+    metadata = _metadata(upstream)
+    reason = _clean(str(error) or type(error).__name__, upstream)
+    if isinstance(error, httpx.ConnectTimeout):
+        return UpstreamUnavailable(
+            f"{subject}: cannot connect to the server (connect timed out); check the endpoint "
+            "and that the server is running",
+            metadata=metadata,
+        )
+    if isinstance(error, httpx.ConnectError):
+        return UpstreamUnavailable(
+            f"{subject}: cannot connect to the server ({reason}); check the endpoint and that "
+            "the server is running",
+            metadata=metadata,
+        )
+    if isinstance(error, httpx.PoolTimeout):
+        return UpstreamUnavailable(
+            f"{subject}: every connection to the server is busy; raise "
+            "AIGW_MODEL_PROXY__MAX_CONNECTIONS_PER_ENDPOINT or lower the load",
+            metadata=metadata,
+        )
+    if isinstance(error, httpx.TimeoutException):
+        return UpstreamTimeout(
+            f"{subject}: the server stopped answering for {upstream.timeout_s:g} s",
+            metadata=metadata,
+        )
+    return UpstreamUnavailable(
+        f"{subject}: the connection to the server failed ({reason})", metadata=metadata
+    )

@@ -1,0 +1,163 @@
+"""Checks a Generation or ModelTarget message and turns it into the providers' request types.
+
+Every refusal is InvalidArgument naming the offending field by its path in the request, e.g.
+`generation.target.endpoint`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import httpx
+
+from aigw.common.v1 import common_pb2
+from aigw.modelproxy.v1 import model_proxy_service_pb2 as pb
+from aigw_common.errors import InvalidArgument
+from model_proxy_svc.providers.base import ChatMessage, ChatRole, GenerationRequest, Upstream
+
+MAX_STOP_SEQUENCES = 16
+_ROLES: dict[int, ChatRole] = {
+    common_pb2.ROLE_SYSTEM: "system",
+    common_pb2.ROLE_USER: "user",
+    common_pb2.ROLE_ASSISTANT: "assistant",
+}
+
+
+def _invalid(field: str, problem: str) -> InvalidArgument:
+    return InvalidArgument(f"{field} {problem}", field=field)
+
+
+def check_target(target: common_pb2.ModelTarget, field: str) -> None:
+    """Platform, endpoint and limits must make sense (identifier is checked by the caller,
+    since ListProviderModels does not need one)."""
+    if target.platform == common_pb2.PLATFORM_UNSPECIFIED:
+        raise _invalid(f"{field}.platform", "must be set, e.g. PLATFORM_OPENAI_COMPATIBLE")
+    if target.platform not in common_pb2.Platform.values():
+        raise _invalid(f"{field}.platform", f"has unknown value {target.platform}")
+    check_endpoint(target.endpoint, f"{field}.endpoint")
+    limits = target.limits
+    if limits.timeout.seconds < 0 or limits.timeout.nanos < 0:
+        raise _invalid(f"{field}.limits.timeout", "must not be negative")
+    if limits.max_output_tokens < 0:
+        raise _invalid(f"{field}.limits.max_output_tokens", "must not be negative")
+    if limits.max_concurrent_requests < 0:
+        raise _invalid(f"{field}.limits.max_concurrent_requests", "must not be negative")
+
+
+def check_endpoint(endpoint: str, field: str) -> None:
+    if not endpoint:
+        raise _invalid(field, "must be set, e.g. http://vllm:8000/v1")
+    try:
+        url = httpx.URL(endpoint)
+    except httpx.InvalidURL:
+        raise _invalid(field, "is not a valid URL") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise _invalid(field, "must be an http:// or https:// URL with a host")
+    if any(c.isspace() for c in endpoint):
+        raise _invalid(field, "must not contain whitespace")
+
+
+def upstream_of(
+    target: common_pb2.ModelTarget,
+    *,
+    api_key: str | None,
+    default_timeout_s: float,
+    remaining_s: float | None,
+) -> Upstream:
+    """Where to send a checked target's request, with its whole-request timeout capped by the
+    caller's remaining time."""
+    timeout = target.limits.timeout
+    timeout_s = timeout.seconds + timeout.nanos / 1e9 or default_timeout_s
+    if remaining_s is not None:
+        timeout_s = max(min(timeout_s, remaining_s), 0.001)
+    return Upstream(
+        model_name=target.name or target.identifier,
+        endpoint=target.endpoint,
+        identifier=target.identifier,
+        timeout_s=timeout_s,
+        api_key=api_key,
+    )
+
+
+def check_generation(generation: pb.Generation, field: str) -> None:
+    """Everything but the platform's support must be right before anything is sent."""
+    target = generation.target
+    if not generation.HasField("target"):
+        raise _invalid(f"{field}.target", "must be set")
+    check_target(target, f"{field}.target")
+    if not target.identifier.strip():
+        raise _invalid(f"{field}.target.identifier", "must be set (the provider's model name)")
+    kind = generation.WhichOneof("input")
+    if kind is None:
+        raise _invalid(f"{field}.prompt", "or generation.chat must be set")
+    if kind == "prompt" and not generation.prompt:
+        raise _invalid(f"{field}.prompt", "must not be empty")
+    if kind == "chat":
+        _check_messages(generation.chat.messages, f"{field}.chat.messages")
+    _check_parameters(generation.parameters, target.limits, f"{field}.parameters")
+
+
+def _check_messages(messages: Sequence[common_pb2.Message], field: str) -> None:
+    if not messages:
+        raise _invalid(field, "must hold at least one message")
+    for index, message in enumerate(messages):
+        if message.role not in _ROLES:
+            raise _invalid(
+                f"{field}[{index}].role", "must be ROLE_SYSTEM, ROLE_USER or ROLE_ASSISTANT"
+            )
+
+
+def _check_parameters(
+    parameters: common_pb2.GenerationParameters, limits: common_pb2.ModelLimits, field: str
+) -> None:
+    if parameters.HasField("max_tokens"):
+        if parameters.max_tokens <= 0:
+            raise _invalid(f"{field}.max_tokens", f"must be positive, got {parameters.max_tokens}")
+        if 0 < limits.max_output_tokens < parameters.max_tokens:
+            raise _invalid(
+                f"{field}.max_tokens",
+                f"is {parameters.max_tokens}, above the model's limit of "
+                f"{limits.max_output_tokens} (limits.max_output_tokens)",
+            )
+    if parameters.HasField("temperature") and not 0 <= parameters.temperature <= 2:
+        raise _invalid(
+            f"{field}.temperature", f"must be between 0 and 2, got {parameters.temperature:g}"
+        )
+    if parameters.HasField("top_p") and not 0 < parameters.top_p <= 1:
+        raise _invalid(f"{field}.top_p", f"must be above 0 and at most 1, got {parameters.top_p:g}")
+    if len(parameters.stop_sequences) > MAX_STOP_SEQUENCES:
+        raise _invalid(
+            f"{field}.stop_sequences",
+            f"holds {len(parameters.stop_sequences)} entries; "
+            f"at most {MAX_STOP_SEQUENCES} are allowed",
+        )
+    for index, stop in enumerate(parameters.stop_sequences):
+        if not stop:
+            raise _invalid(f"{field}.stop_sequences[{index}]", "must not be empty")
+    for index, token_id in enumerate(parameters.stop_token_ids):
+        if token_id < 0:
+            raise _invalid(f"{field}.stop_token_ids[{index}]", "must not be negative")
+
+
+def generation_request(generation: pb.Generation, upstream: Upstream) -> GenerationRequest:
+    """The provider-neutral request for a generation that passed `check_generation`."""
+    parameters = generation.parameters
+    messages: tuple[ChatMessage, ...] = ()
+    if generation.WhichOneof("input") == "chat":
+        messages = tuple(ChatMessage(_ROLES[m.role], m.content) for m in generation.chat.messages)
+    return GenerationRequest(
+        upstream=upstream,
+        prompt=generation.prompt if generation.WhichOneof("input") == "prompt" else None,
+        messages=messages,
+        max_tokens=parameters.max_tokens if parameters.HasField("max_tokens") else None,
+        temperature=_float(parameters.temperature) if parameters.HasField("temperature") else None,
+        top_p=_float(parameters.top_p) if parameters.HasField("top_p") else None,
+        stop=tuple(parameters.stop_sequences),
+        stop_token_ids=tuple(parameters.stop_token_ids),
+    )
+
+
+def _float(value: float) -> float:
+    # Proto floats are 32-bit: 0.2 arrives as 0.20000000298...; send what the caller meant.
+    return float(f"{value:.6g}") if math.isfinite(value) else value

@@ -1,0 +1,3 @@
+from rest_shim.app import main
+
+main()

@@ -1,0 +1,75 @@
+"""The REST shim's FastAPI app and its process entry point."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import grpc
+import structlog
+import uvicorn
+from fastapi import FastAPI
+
+from aigw_common.channels import open_channel
+from aigw_common.log_setup import configure_logging
+from aigw_common.settings import Settings
+from rest_shim.errors import install_error_handlers
+from rest_shim.middleware import RequestIdMiddleware
+from rest_shim.router_client import RouterClient
+from rest_shim.routes import code_completions, monitoring
+
+# Streams still running at shutdown get this long to finish before they are cut.
+_SHUTDOWN_GRACE_S = 10
+
+_log = structlog.get_logger(__name__)
+
+
+def build_app(settings: Settings, router_channel: grpc.aio.Channel | None = None) -> FastAPI:
+    """The shim's app. With `router_channel` it calls the router over that channel (the caller
+    owns it); otherwise it opens one at start-up and closes it at shutdown."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if router_channel is not None:
+            yield
+            return
+        channel = open_channel(settings.router.address)
+        app.state.router = RouterClient(channel)
+        _log.info("router channel opened", target=settings.router.address)
+        try:
+            yield
+        finally:
+            await channel.close()
+
+    app = FastAPI(
+        title="aigw REST shim",
+        summary="GitLab AI gateway compatible REST API in front of aigw's router",
+        lifespan=lifespan,
+        docs_url=settings.fastapi.docs_url,
+        openapi_url=settings.fastapi.openapi_url,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    if router_channel is not None:
+        app.state.router = RouterClient(router_channel)
+    app.add_middleware(RequestIdMiddleware)
+    install_error_handlers(app)
+    app.include_router(monitoring.router)
+    app.include_router(code_completions.router)
+    if settings.auth.bypass_external:
+        _log.warning(monitoring.AUTH_BYPASS_WARNING)
+    return app
+
+
+def main() -> None:
+    """Serve the shim on AIGW_FASTAPI__API_HOST:AIGW_FASTAPI__API_PORT until signalled."""
+    settings = Settings()
+    configure_logging(settings.logging, "rest_shim")
+    uvicorn.run(
+        build_app(settings),
+        host=settings.fastapi.api_host,
+        port=settings.fastapi.api_port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=_SHUTDOWN_GRACE_S,
+    )

@@ -1,0 +1,24 @@
+"""FastAPI dependencies: what build_app put on the app's state, typed."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from aigw_common.settings import Settings
+from rest_shim.router_client import RouterClient
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _router(request: Request) -> RouterClient:
+    router: RouterClient = request.app.state.router
+    return router
+
+
+AppSettings = Annotated[Settings, Depends(_settings)]
+Router = Annotated[RouterClient, Depends(_router)]

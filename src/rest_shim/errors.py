@@ -1,0 +1,86 @@
+"""The one mapping from aigw's domain errors to the HTTP answers GitLab's clients expect.
+
+Token problems are 401 `{"error": ...}`; everything else is `{"detail": ...}`. Model and
+upstream failures all read "Inference failed", as in GitLab's gateway, and the real reason goes
+to the log. Bugs are a generic 500 whose body says nothing about the cause.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import grpc
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from aigw_common.errors import AigwError, Unauthenticated, UpstreamError
+from aigw_common.grpc_errors import from_rpc_error
+
+INFERENCE_FAILED = "Inference failed"
+INTERNAL_ERROR = "Internal error; see the service log"
+
+_log = structlog.get_logger(__name__)
+
+
+def error_response(error: AigwError) -> JSONResponse:
+    """The HTTP answer for `error`."""
+    if isinstance(error, Unauthenticated):
+        _log.info("request refused", status=401, reason=error.reason, error=error.message)
+        return JSONResponse({"error": error.message}, status_code=401)
+    if isinstance(error, UpstreamError):
+        _log.warning("inference failed", reason=error.reason, error=error.message)
+        return JSONResponse({"detail": INFERENCE_FAILED}, status_code=503)
+    if error.http_status == 500:
+        _log.error("request failed", reason=error.reason, error=error.message)
+        return JSONResponse({"detail": INTERNAL_ERROR}, status_code=500)
+    _log.info("request refused", status=error.http_status, reason=error.reason, error=error.message)
+    return JSONResponse({"detail": error.message}, status_code=error.http_status)
+
+
+def validation_detail(errors: Sequence[Any]) -> str:
+    """One line naming each invalid field, e.g. `current_file.file_name: Field required`.
+
+    Only pydantic's messages are used, never the offending input, which may hold a secret.
+    """
+    parts = []
+    for error in errors:
+        if error.get("type") == "json_invalid":
+            parts.append("body: invalid JSON")
+            continue
+        location = [item for item in error.get("loc", ()) if item != "body"]
+        parts.append(f"{_field_path(location) or 'body'}: {error.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route every domain error, router status and validation failure through one mapping."""
+    app.add_exception_handler(AigwError, _on_aigw_error)
+    app.add_exception_handler(grpc.aio.AioRpcError, _on_rpc_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+
+
+def _field_path(location: Sequence[str | int]) -> str:
+    path = ""
+    for item in location:
+        path += f"[{item}]" if isinstance(item, int) else f".{item}" if path else str(item)
+    return path
+
+
+async def _on_aigw_error(_: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, AigwError)
+    return error_response(error)
+
+
+async def _on_rpc_error(_: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, grpc.aio.AioRpcError)
+    return error_response(from_rpc_error(error))
+
+
+async def _on_validation_error(_: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    detail = validation_detail(error.errors())
+    _log.info("request refused", status=422, error=detail)
+    return JSONResponse({"detail": detail}, status_code=422)

@@ -1,0 +1,83 @@
+"""The shim's one client of the router: a long-lived channel, its stubs and the call timeouts."""
+
+from __future__ import annotations
+
+import re
+
+import grpc
+from fastapi import Request
+from grpc_health.v1 import health_pb2
+
+from aigw.router.v1 import router_service_pb2, router_service_pb2_grpc
+
+# GitLab's side gives the gateway 60 s; a whole completion (or stream) must fit in that.
+COMPLETION_TIMEOUT_S = 60.0
+READINESS_TIMEOUT_S = 1.0
+
+_HEALTH_CHECK_METHOD = "/grpc.health.v1.Health/Check"
+_AUTHORIZATION = "authorization"
+_GITLAB_HEADER_PREFIX = "x-gitlab-"
+# gRPC metadata keys allow only these characters; "-bin" keys would carry binary values.
+_METADATA_KEY = re.compile(r"[0-9a-z_.-]+")
+
+
+class RouterClient:
+    """Calls RouterService and the router's health service over one shared channel."""
+
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self._router = router_service_pb2_grpc.RouterServiceStub(channel)
+        # The health stubs' type hints lack the methods, so build the one call we need.
+        self._health_check = channel.unary_unary(
+            _HEALTH_CHECK_METHOD,
+            request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
+            response_deserializer=health_pb2.HealthCheckResponse.FromString,
+        )
+
+    async def complete(
+        self, completion: router_service_pb2.Completion, metadata: grpc.aio.Metadata
+    ) -> router_service_pb2.CompleteResponse:
+        """The router's whole answer; raises grpc.aio.AioRpcError on failure."""
+        return await self._router.Complete(
+            router_service_pb2.CompleteRequest(completion=completion),
+            metadata=metadata,
+            timeout=COMPLETION_TIMEOUT_S,
+        )
+
+    def stream(
+        self, completion: router_service_pb2.Completion, metadata: grpc.aio.Metadata
+    ) -> grpc.aio.UnaryStreamCall[
+        router_service_pb2.StreamCompleteRequest, router_service_pb2.StreamCompleteResponse
+    ]:
+        """A started StreamComplete call; the caller reads it and must cancel it when done."""
+        return self._router.StreamComplete(
+            router_service_pb2.StreamCompleteRequest(completion=completion),
+            metadata=metadata,
+            timeout=COMPLETION_TIMEOUT_S,
+        )
+
+    async def serving(self) -> bool:
+        """Whether the router reports SERVING for its overall health; raises AioRpcError when
+        it cannot be asked."""
+        response = await self._health_check(
+            health_pb2.HealthCheckRequest(service=""), timeout=READINESS_TIMEOUT_S
+        )
+        return response.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def forwarded_metadata(request: Request) -> grpc.aio.Metadata:
+    """The correlation id, the caller's credential and its GitLab headers as gRPC metadata.
+
+    The router verifies the token and checks the GitLab headers against its claims; headers
+    gRPC cannot carry (non-ASCII values, odd names) are left out rather than failing the call.
+    """
+    metadata = grpc.aio.Metadata()
+    for name, value in request.headers.items():
+        if name != _AUTHORIZATION and not name.startswith(_GITLAB_HEADER_PREFIX):
+            continue
+        if _METADATA_KEY.fullmatch(name) and not name.endswith("-bin") and _is_ascii_text(value):
+            metadata.add(name, value)
+    return metadata
+
+
+def _is_ascii_text(value: str) -> bool:
+    return value.isascii() and value.isprintable()

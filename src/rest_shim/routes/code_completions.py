@@ -1,0 +1,91 @@
+"""POST /v2/code/completions (and its old alias /v2/completions): code completion via the router."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from aigw.common.v1 import common_pb2
+from aigw.router.v1 import router_service_pb2
+from aigw_common.languages import language_of
+from rest_shim.dependencies import AppSettings, Router
+from rest_shim.router_client import forwarded_metadata
+from rest_shim.routes.suggestions_schema import (
+    Choice,
+    SuggestionModel,
+    SuggestionsRequest,
+    SuggestionsResponse,
+    TokensConsumption,
+)
+from rest_shim.streaming import text_stream_response
+
+FEATURE = "code_completions"
+
+CUSTOM_MODELS_DISABLED = (
+    "Requests naming their own model (model_endpoint, model_api_key or model_identifier) are "
+    "refused: set AIGW_CUSTOM_MODELS__ENABLED=true to allow them"
+)
+CUSTOM_MODELS_NOT_SUPPORTED = (
+    "Requests naming their own model (model_endpoint, model_api_key or model_identifier) are "
+    "not supported yet; configure the model for the feature in aigw and omit these fields"
+)
+
+router = APIRouter(tags=["code suggestions"])
+
+
+@router.post("/v2/code/completions", response_model=SuggestionsResponse)
+@router.post("/v2/completions", response_model=SuggestionsResponse)
+async def completions(
+    payload: SuggestionsRequest, request: Request, settings: AppSettings, client: Router
+) -> Response | SuggestionsResponse:
+    """Complete the code at the cursor; with `stream: true` the answer is plain text chunks."""
+    if payload.has_model_coordinates:
+        return _refuse_model_coordinates(enabled=settings.custom_models.enabled)
+    current_file = payload.current_file
+    completion = router_service_pb2.Completion(
+        feature=FEATURE,
+        code=router_service_pb2.CodeContext(
+            file_name=current_file.file_name,
+            language=language_of(current_file.file_name, current_file.language_identifier),
+            content_above_cursor=current_file.content_above_cursor,
+            content_below_cursor=current_file.content_below_cursor,
+        ),
+    )
+    metadata = forwarded_metadata(request)
+    if payload.stream:
+        return await text_stream_response(client.stream(completion, metadata))
+    answer = await client.complete(completion, metadata)
+    return suggestions_response(answer, completion.code.language)
+
+
+def suggestions_response(
+    answer: router_service_pb2.CompleteResponse, lang: str
+) -> SuggestionsResponse:
+    """GitLab's SuggestionsResponse for the router's answer; an empty text means no choice."""
+    return SuggestionsResponse(
+        created=int(time.time()),
+        model=SuggestionModel(
+            engine=platform_name(answer.served_by.platform),
+            name=answer.served_by.model,
+            lang=lang,
+            tokens_consumption_metadata=TokensConsumption(
+                input_tokens=answer.usage.input_tokens, output_tokens=answer.usage.output_tokens
+            ),
+        ),
+        choices=[Choice(text=answer.text)] if answer.text else [],
+    )
+
+
+def platform_name(platform: common_pb2.Platform.ValueType) -> str:
+    """The platform's short name, e.g. `openai_compatible`; empty when unspecified."""
+    if platform == common_pb2.PLATFORM_UNSPECIFIED:
+        return ""
+    return common_pb2.Platform.Name(platform).removeprefix("PLATFORM_").lower()
+
+
+def _refuse_model_coordinates(*, enabled: bool) -> JSONResponse:
+    if not enabled:
+        return JSONResponse({"detail": CUSTOM_MODELS_DISABLED}, status_code=422)
+    return JSONResponse({"detail": CUSTOM_MODELS_NOT_SUPPORTED}, status_code=501)

@@ -1,0 +1,1 @@
+"""router_svc: authenticates callers, resolves feature -> model, renders prompts, relays answers."""

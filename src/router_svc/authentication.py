@@ -1,0 +1,102 @@
+"""Authenticates every router call with the caller's JWT, verified in-process.
+
+The interceptor only sees metadata, so it establishes *who* is calling; *what* they may do depends
+on the requested feature and is checked by the servicer with `require_scope`.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import grpc
+import structlog
+
+from aigw_common.errors import PermissionDenied
+from aigw_common.interceptors._wrapping import wrap_handler
+from aigw_common.request_context import subject_var
+from aigw_common.token_verifier import Principal, TokenVerifier, authorization_from_metadata
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from aigw_common.grpc_types import Context, Continuation, Handler, StreamBehavior, UnaryBehavior
+
+_log = structlog.get_logger(__name__)
+
+principal_var: ContextVar[Principal | None] = ContextVar("principal", default=None)
+
+# Load balancers and tooling call these without a token.
+_OPEN_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
+
+
+class _AllScopes(frozenset[str]):
+    """The scope set of the trial-mode caller: contains every scope."""
+
+    def __contains__(self, scope: object) -> bool:
+        return True
+
+
+TRIAL_PRINCIPAL = Principal(
+    subject="bypass-external",
+    scopes=_AllScopes(),
+    issuer="none (AIGW_AUTH__BYPASS_EXTERNAL=true)",
+    expires_at=datetime.max.replace(tzinfo=UTC),
+)
+
+
+class AuthenticationInterceptor(grpc.aio.ServerInterceptor):
+    """Verifies `authorization: Bearer <JWT>` and binds the caller for the call.
+
+    With `bypass` (AIGW_AUTH__BYPASS_EXTERNAL, trials only) every call runs as TRIAL_PRINCIPAL.
+    """
+
+    def __init__(self, verifier: TokenVerifier, *, bypass: bool) -> None:
+        self._verifier = verifier
+        self._bypass = bypass
+
+    async def intercept_service(
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
+    ) -> Handler | None:
+        handler = await continuation(handler_call_details)
+        if handler_call_details.method.startswith(_OPEN_PREFIXES):
+            return handler
+        return wrap_handler(handler, unary=self._unary, stream=self._stream)
+
+    async def _authenticate(self, context: Context) -> None:
+        if self._bypass:
+            principal = TRIAL_PRINCIPAL
+        else:
+            principal = await self._verifier.verify_bearer(
+                authorization_from_metadata(context.invocation_metadata())
+            )
+        principal_var.set(principal)
+        subject_var.set(principal.subject)
+        structlog.contextvars.bind_contextvars(subject=principal.subject)
+
+    def _unary(self, behavior: UnaryBehavior) -> UnaryBehavior:
+        async def wrapped(request: Any, context: Context) -> Any:
+            await self._authenticate(context)
+            return await behavior(request, context)
+
+        return wrapped
+
+    def _stream(self, behavior: StreamBehavior) -> StreamBehavior:
+        async def wrapped(request: Any, context: Context) -> AsyncIterator[Any]:
+            await self._authenticate(context)
+            async for response in behavior(request, context):
+                yield response
+
+        return wrapped
+
+
+def require_scope(scope: str, feature: str) -> Principal:
+    """The current caller, if its token grants `scope`; PermissionDenied otherwise."""
+    principal = principal_var.get()
+    if principal is None or scope not in principal.scopes:
+        raise PermissionDenied(
+            f"token does not grant scope {scope!r} needed for feature {feature!r}",
+            metadata={"scope": scope, "feature": feature},
+        )
+    return principal

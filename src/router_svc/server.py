@@ -1,0 +1,126 @@
+"""Builds and runs router_svc."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import structlog
+from grpc_health.v1 import health
+
+from aigw.modelproxy.v1 import model_proxy_service_pb2_grpc
+from aigw.router.v1 import router_service_pb2, router_service_pb2_grpc
+from aigw_common.channels import open_channel
+from aigw_common.grpc_server import (
+    add_standard_services,
+    bind,
+    create_server,
+    serve_until_signalled,
+    set_serving,
+)
+from aigw_common.log_setup import configure_logging
+from aigw_common.settings import Settings
+from aigw_common.token_verifier import JwksCache, TokenVerifier
+from router_svc.authentication import AuthenticationInterceptor
+from router_svc.config_cache import ConfigCache
+from router_svc.servicer import RouterServicer
+
+SERVICE_NAME = router_service_pb2.DESCRIPTOR.services_by_name["RouterService"].full_name
+
+_log = structlog.get_logger(__name__)
+
+
+async def build_server(
+    settings: Settings,
+    health_servicer: health.aio.HealthServicer | None = None,
+    *,
+    config: ConfigCache,
+    verifier: TokenVerifier,
+    proxy_channel: grpc.aio.Channel,
+) -> tuple[grpc.aio.Server, int]:
+    """The router's server, bound but not started; the caller reports it SERVING when ready."""
+    server = create_server(
+        settings.router,
+        domain=SERVICE_NAME,
+        interceptors=[AuthenticationInterceptor(verifier, bypass=settings.auth.bypass_external)],
+    )
+    servicer = RouterServicer(
+        config,
+        model_proxy_service_pb2_grpc.ModelProxyServiceStub(proxy_channel),
+        default_timeout_s=settings.model_proxy.default_timeout_s,
+    )
+    router_service_pb2_grpc.add_RouterServiceServicer_to_server(servicer, server)
+    await add_standard_services(
+        server,
+        health_servicer or health.aio.HealthServicer(),
+        [SERVICE_NAME],
+        reflection_enabled=settings.router.reflection,
+    )
+    return server, bind(server, settings.router)
+
+
+async def report_when_ready(
+    health_servicer: health.aio.HealthServicer,
+    config: ConfigCache,
+    keys: JwksCache,
+    *,
+    need_keys: bool,
+) -> None:
+    """SERVING once a configuration has arrived and (unless auth is bypassed) keys are cached."""
+    await config.ready.wait()
+    if need_keys:
+        await keys.wait_ready()
+    await set_serving(health_servicer, [SERVICE_NAME], serving=True)
+    _log.info("ready", config_version=config.version)
+
+
+async def serve(settings: Settings) -> None:
+    if settings.auth.bypass_external:
+        _log.warning(
+            "AUTHENTICATION IS OFF (AIGW_AUTH__BYPASS_EXTERNAL=true): every caller may use "
+            "every feature. Use this for trials only."
+        )
+    auth_channel = open_channel(
+        settings.auth_svc.address,
+        retry_methods=[{"service": "aigw.auth.v1.AuthService", "method": "GetJwks"}],
+    )
+    config_channel = open_channel(settings.config_svc.address)
+    proxy_channel = open_channel(settings.model_proxy.address)
+    keys = JwksCache.from_auth_channel(auth_channel, settings.auth)
+    config = ConfigCache(config_channel)
+    health_servicer = health.aio.HealthServicer()
+    server, port = await build_server(
+        settings,
+        health_servicer,
+        config=config,
+        verifier=TokenVerifier(keys, settings.auth),
+        proxy_channel=proxy_channel,
+    )
+    await server.start()
+    await keys.start()
+    config.start()
+    readiness = asyncio.create_task(
+        report_when_ready(
+            health_servicer, config, keys, need_keys=not settings.auth.bypass_external
+        )
+    )
+    try:
+        await serve_until_signalled(
+            server,
+            health_servicer,
+            name="router_svc",
+            port=port,
+            grace_period_s=settings.router.grace_period_s,
+        )
+    finally:
+        readiness.cancel()
+        await config.close()
+        await keys.close()
+        for channel in (auth_channel, config_channel, proxy_channel):
+            await channel.close()
+
+
+def main() -> None:
+    settings = Settings()
+    configure_logging(settings.logging, "router_svc")
+    asyncio.run(serve(settings))

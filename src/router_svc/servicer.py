@@ -1,0 +1,127 @@
+"""RouterService: feature -> model -> rendered prompt -> model proxy -> caller."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+import grpc
+import structlog
+
+from aigw.config.v1 import config_service_pb2
+from aigw.modelproxy.v1 import model_proxy_service_pb2
+from aigw.router.v1 import router_service_pb2, router_service_pb2_grpc
+from aigw_common.channels import downstream_timeout
+from aigw_common.errors import AigwError, UpstreamUnavailable
+from aigw_common.grpc_errors import from_rpc_error
+from router_svc.authentication import require_scope
+from router_svc.completion_request import check_completion
+from router_svc.config_cache import ConfigCache
+from router_svc.prompts import render
+
+if TYPE_CHECKING:
+    from aigw.modelproxy.v1.model_proxy_service_pb2_grpc import ModelProxyServiceAsyncStub
+    from aigw_common.grpc_types import Context
+
+_log = structlog.get_logger(__name__)
+
+_Attempt = tuple[config_service_pb2.Model, model_proxy_service_pb2.Generation]
+
+
+class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
+    """Serves completions by feature, trying the feature's fallback models in order.
+
+    A fallback is tried only when a model is unreachable before it produced anything; once a
+    chunk has gone to the caller the answer is that model's, errors included.
+    """
+
+    def __init__(
+        self,
+        config: ConfigCache,
+        proxy: ModelProxyServiceAsyncStub,
+        default_timeout_s: float,
+    ) -> None:
+        self._config = config
+        self._proxy = proxy
+        self._default_timeout_s = default_timeout_s
+
+    async def Complete(
+        self, request: router_service_pb2.CompleteRequest, context: Context
+    ) -> router_service_pb2.CompleteResponse:
+        attempts = self._plan(request.completion)
+        for number, (model, generation) in enumerate(attempts, start=1):
+            try:
+                response = await self._proxy.Generate(
+                    model_proxy_service_pb2.GenerateRequest(generation=generation),
+                    timeout=self._timeout(model, context),
+                )
+            except grpc.aio.AioRpcError as rpc_error:
+                error = from_rpc_error(rpc_error)
+                if not _should_fall_back(error, number, attempts):
+                    raise error from None
+                _log.warning("model unavailable; trying fallback", model=model.name)
+                continue
+            return router_service_pb2.CompleteResponse(
+                text=response.text,
+                finish_reason=response.finish_reason,
+                usage=response.usage,
+                served_by=_served_by(model),
+            )
+        raise AssertionError("a plan always has at least one attempt")  # pragma: no cover
+
+    async def StreamComplete(
+        self, request: router_service_pb2.StreamCompleteRequest, context: Context
+    ) -> AsyncIterator[router_service_pb2.StreamCompleteResponse]:
+        attempts = self._plan(request.completion)
+        for number, (model, generation) in enumerate(attempts, start=1):
+            call = self._proxy.StreamGenerate(
+                model_proxy_service_pb2.StreamGenerateRequest(generation=generation),
+                timeout=self._timeout(model, context),
+            )
+            started = False
+            try:
+                async for chunk in call:
+                    response = router_service_pb2.StreamCompleteResponse(
+                        text=chunk.text, finish_reason=chunk.finish_reason
+                    )
+                    if chunk.HasField("usage"):
+                        response.usage.CopyFrom(chunk.usage)
+                    if not started:
+                        response.served_by.CopyFrom(_served_by(model))
+                        started = True
+                    yield response
+                return
+            except grpc.aio.AioRpcError as rpc_error:
+                error = from_rpc_error(rpc_error)
+                if started or not _should_fall_back(error, number, attempts):
+                    raise error from None
+                _log.warning("model unavailable; trying fallback", model=model.name)
+            finally:
+                # Our caller going away cancels this generator; cancelling the proxy call is
+                # what makes the proxy close the model server's response.
+                call.cancel()
+
+    def _plan(self, completion: router_service_pb2.Completion) -> list[_Attempt]:
+        feature = check_completion(completion)
+        require_scope(feature.scope, feature.name)
+        attempts: list[_Attempt] = []
+        for model in self._config.models_for(feature.name):
+            generation = render(feature, completion, model.family)
+            generation.target.CopyFrom(model.target)
+            attempts.append((model, generation))
+        return attempts
+
+    def _timeout(self, model: config_service_pb2.Model, context: Context) -> float:
+        limit = model.target.limits.timeout
+        model_timeout = limit.ToTimedelta().total_seconds() if limit.ByteSize() else 0.0
+        return downstream_timeout(context, model_timeout or self._default_timeout_s)
+
+
+def _should_fall_back(error: AigwError, number: int, attempts: list[_Attempt]) -> bool:
+    return isinstance(error, UpstreamUnavailable) and number < len(attempts)
+
+
+def _served_by(model: config_service_pb2.Model) -> router_service_pb2.ServedBy:
+    return router_service_pb2.ServedBy(
+        model=model.name, family=model.family, platform=model.target.platform
+    )
