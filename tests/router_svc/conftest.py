@@ -1,0 +1,123 @@
+"""The router on a real in-process stack: config_svc, model_proxy_svc and the simulator, each on
+its own port, with tokens signed by auth_svc's key store."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import grpc
+import pytest
+
+from aigw.common.v1 import common_pb2
+from aigw.config.v1 import config_service_pb2, config_service_pb2_grpc
+from aigw.router.v1 import router_service_pb2_grpc
+from aigw_common.channels import open_channel
+from aigw_common.settings import Settings
+from aigw_common.token_verifier import TokenVerifier
+from aigw_simulator import BackgroundSimulator, SimulatorConfig
+from auth_svc.keys import KeyStore
+from auth_svc.tokens import TokenIssuer
+from config_svc import server as config_server
+from model_proxy_svc import server as proxy_server
+from model_proxy_svc.clients import HttpClients
+from router_svc import server as router_server
+from router_svc.config_cache import ConfigCache
+from tests.polling import eventually
+
+if TYPE_CHECKING:
+    from aigw.config.v1.config_service_pb2_grpc import ConfigServiceAsyncStub
+    from aigw.router.v1.router_service_pb2_grpc import RouterServiceAsyncStub
+
+SIMULATED_TOKENS = 6
+
+
+@dataclass
+class Stack:
+    router: RouterServiceAsyncStub
+    config: ConfigServiceAsyncStub
+    cache: ConfigCache
+    simulator: BackgroundSimulator
+    issuer: TokenIssuer
+
+    def metadata(self, *scopes: str) -> list[tuple[str, str]]:
+        token = self.issuer.issue("tester", list(scopes), timedelta(minutes=5)).token
+        return [("authorization", f"Bearer {token}")]
+
+    async def add_model(self, name: str, endpoint: str, family: str = "codestral") -> None:
+        target = common_pb2.ModelTarget(
+            platform=common_pb2.PLATFORM_OPENAI_COMPATIBLE,
+            endpoint=endpoint,
+            identifier="aigw-simulator",
+        )
+        await self.config.CreateModel(
+            config_service_pb2.CreateModelRequest(
+                model=config_service_pb2.Model(name=name, family=family, target=target)
+            ),
+            timeout=5,
+        )
+
+    async def assign(self, feature: str, *models: str, disabled: bool = False) -> None:
+        response = await self.config.SetFeatureSetting(
+            config_service_pb2.SetFeatureSettingRequest(
+                feature_setting=config_service_pb2.FeatureSetting(
+                    feature=feature, models=list(models), disabled=disabled
+                )
+            ),
+            timeout=5,
+        )
+        # The router applies a change when the watch delivers it.
+        await eventually(lambda: self.cache.version >= response.version)
+
+
+@pytest.fixture
+def simulator() -> Iterator[BackgroundSimulator]:
+    with BackgroundSimulator(SimulatorConfig(tokens=SIMULATED_TOKENS)) as running:
+        yield running
+
+
+@pytest.fixture
+async def stack(settings: Settings, simulator: BackgroundSimulator) -> AsyncIterator[Stack]:
+    keys = KeyStore.load_or_create(settings.data_dir, settings.auth.algorithm)
+    store = await config_server.open_store(settings)
+    box = await config_server.open_secrets_box(settings)
+    config, config_port = await config_server.build_server(settings, store=store, box=box)
+    clients = HttpClients(settings.model_proxy)
+    proxy, proxy_port = await proxy_server.build_server(settings, clients=clients, secrets=box)
+    await config.start()
+    await proxy.start()
+
+    config_channel = open_channel(f"127.0.0.1:{config_port}")
+    proxy_channel = open_channel(f"127.0.0.1:{proxy_port}")
+    cache = ConfigCache(config_channel)
+    cache.start()
+    await asyncio.wait_for(cache.ready.wait(), 5)
+    router, router_port = await router_server.build_server(
+        settings,
+        config=cache,
+        verifier=TokenVerifier(keys, settings.auth),
+        proxy_channel=proxy_channel,
+    )
+    await router.start()
+    async with (
+        grpc.aio.insecure_channel(f"127.0.0.1:{router_port}") as router_channel,
+        grpc.aio.insecure_channel(f"127.0.0.1:{config_port}") as admin_channel,
+    ):
+        yield Stack(
+            router=router_service_pb2_grpc.RouterServiceStub(router_channel),
+            config=config_service_pb2_grpc.ConfigServiceStub(admin_channel),
+            cache=cache,
+            simulator=simulator,
+            issuer=TokenIssuer(keys, settings.auth),
+        )
+    await router.stop(None)
+    await cache.close()
+    await config_channel.close()
+    await proxy_channel.close()
+    await proxy.stop(None)
+    await config.stop(None)
+    await clients.aclose()
+    await store.close()
