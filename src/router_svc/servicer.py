@@ -11,12 +11,17 @@ import structlog
 from aigw.config.v1 import config_service_pb2
 from aigw.modelproxy.v1 import model_proxy_service_pb2
 from aigw.router.v1 import router_service_pb2, router_service_pb2_grpc
+from aigw_common.catalog import Feature
 from aigw_common.channels import downstream_timeout
 from aigw_common.errors import AigwError, UpstreamUnavailable
 from aigw_common.grpc_errors import from_rpc_error
-from router_svc.authentication import require_scope
+from aigw_common.settings import CustomModelsSettings
+from router_svc.authentication import current_principal, require_scope
 from router_svc.completion_request import check_completion
 from router_svc.config_cache import ConfigCache
+from router_svc.custom_models import custom_model
+from router_svc.model_access import addressable_model, list_page
+from router_svc.prompt_invocations import invocation_completion, named_prompt
 from router_svc.prompts import render
 
 if TYPE_CHECKING:
@@ -40,39 +45,33 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
         config: ConfigCache,
         proxy: ModelProxyServiceAsyncStub,
         default_timeout_s: float,
+        custom_models: CustomModelsSettings | None = None,
     ) -> None:
         self._config = config
         self._proxy = proxy
         self._default_timeout_s = default_timeout_s
+        self._custom_models = custom_models or CustomModelsSettings()
 
     async def Complete(
         self, request: router_service_pb2.CompleteRequest, context: Context
     ) -> router_service_pb2.CompleteResponse:
-        attempts = self._plan(request.completion)
-        for number, (model, generation) in enumerate(attempts, start=1):
-            try:
-                response = await self._proxy.Generate(
-                    model_proxy_service_pb2.GenerateRequest(generation=generation),
-                    timeout=self._timeout(model, context),
-                )
-            except grpc.aio.AioRpcError as rpc_error:
-                error = from_rpc_error(rpc_error)
-                if not _should_fall_back(error, number, attempts):
-                    raise error from None
-                _log.warning("model unavailable; trying fallback", model=model.name)
-                continue
-            return router_service_pb2.CompleteResponse(
-                text=response.text,
-                finish_reason=response.finish_reason,
-                usage=response.usage,
-                served_by=_served_by(model),
-            )
-        raise AssertionError("a plan always has at least one attempt")  # pragma: no cover
+        return await self._complete(self._plan(request.completion), context)
 
     async def StreamComplete(
         self, request: router_service_pb2.StreamCompleteRequest, context: Context
     ) -> AsyncIterator[router_service_pb2.StreamCompleteResponse]:
         attempts = self._plan(request.completion)
+        if self._custom_models.disable_streaming:
+            # AIGW_CUSTOM_MODELS__DISABLE_STREAMING: for model servers whose streaming is
+            # broken. The caller still gets a stream: one chunk with the whole answer.
+            answer = await self._complete(attempts, context)
+            yield router_service_pb2.StreamCompleteResponse(
+                text=answer.text,
+                finish_reason=answer.finish_reason,
+                usage=answer.usage,
+                served_by=answer.served_by,
+            )
+            return
         for number, (model, generation) in enumerate(attempts, start=1):
             call = self._proxy.StreamGenerate(
                 model_proxy_service_pb2.StreamGenerateRequest(generation=generation),
@@ -101,12 +100,52 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
                 # what makes the proxy close the model server's response.
                 call.cancel()
 
+    async def ListModels(
+        self, request: router_service_pb2.ListModelsRequest, context: Context
+    ) -> router_service_pb2.ListModelsResponse:
+        models, settings = self._config.current()
+        return list_page(request, models, settings, current_principal())
+
+    async def _complete(
+        self, attempts: list[_Attempt], context: Context
+    ) -> router_service_pb2.CompleteResponse:
+        for number, (model, generation) in enumerate(attempts, start=1):
+            try:
+                response = await self._proxy.Generate(
+                    model_proxy_service_pb2.GenerateRequest(generation=generation),
+                    timeout=self._timeout(model, context),
+                )
+            except grpc.aio.AioRpcError as rpc_error:
+                error = from_rpc_error(rpc_error)
+                if not _should_fall_back(error, number, attempts):
+                    raise error from None
+                _log.warning("model unavailable; trying fallback", model=model.name)
+                continue
+            return router_service_pb2.CompleteResponse(
+                text=response.text,
+                finish_reason=response.finish_reason,
+                usage=response.usage,
+                served_by=_served_by(model),
+            )
+        raise AssertionError("a plan always has at least one attempt")  # pragma: no cover
+
     def _plan(self, completion: router_service_pb2.Completion) -> list[_Attempt]:
         feature = check_completion(completion)
-        require_scope(feature.scope, feature.name)
+        principal = current_principal()
+        if feature is not None:
+            require_scope(feature.scope, feature.name)
+        for scope in completion.extra_scopes:
+            require_scope(scope, feature.name if feature else completion.model)
+        if completion.HasField("custom_model"):
+            models = [custom_model(completion.custom_model, enabled=self._custom_models.enabled)]
+        elif feature is None:
+            configured, settings = self._config.current()
+            models = [addressable_model(completion.model, configured, settings, principal)]
+        else:
+            models = self._config.models_for(feature.name)
         attempts: list[_Attempt] = []
-        for model in self._config.models_for(feature.name):
-            generation = render(feature, completion, model.family)
+        for model in models:
+            generation = _generation(feature, completion, model.family)
             generation.target.CopyFrom(model.target)
             attempts.append((model, generation))
         return attempts
@@ -115,6 +154,28 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
         limit = model.target.limits.timeout
         model_timeout = limit.ToTimedelta().total_seconds() if limit.ByteSize() else 0.0
         return downstream_timeout(context, model_timeout or self._default_timeout_s)
+
+
+def _generation(
+    feature: Feature | None, completion: router_service_pb2.Completion, family: str
+) -> model_proxy_service_pb2.Generation:
+    if completion.HasField("invocation"):
+        prompt, feature = named_prompt(completion.invocation)
+        rendered = invocation_completion(completion.invocation, prompt, completion.parameters)
+        return render(feature, rendered, family)
+    if feature is None or completion.verbatim:
+        return _verbatim(completion)
+    return render(feature, completion, family)
+
+
+def _verbatim(completion: router_service_pb2.Completion) -> model_proxy_service_pb2.Generation:
+    """The caller's own prompt or messages, with only the parameters it set."""
+    generation = model_proxy_service_pb2.Generation(parameters=completion.parameters)
+    if completion.WhichOneof("input") == "chat":
+        generation.chat.messages.extend(completion.chat.messages)
+    else:
+        generation.prompt = completion.prompt
+    return generation
 
 
 def _should_fall_back(error: AigwError, number: int, attempts: list[_Attempt]) -> bool:
