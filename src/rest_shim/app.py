@@ -68,15 +68,16 @@ def build_app(settings: Settings, router_channel: grpc.aio.Channel | None = None
     )
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
+    # OpenAI's /v1/chat/completions before GitLab's /v1/chat/{chat_invokable}, which it matches.
     for module in (
         monitoring,
+        openai_routes,
         code_completions,
         code_generations,
         chat_invokables,
         prompts,
         chat_agent,
         code_suggestions_v3,
-        openai_routes,
     ):
         app.include_router(module.router)
     if settings.auth.bypass_external:

@@ -71,6 +71,11 @@ class RouterDouble(router_service_pb2_grpc.RouterServiceServicer):
         # Stream only: raise `error` after this many text chunks (None: before any).
         self.error_after_chunks: int | None = None
         self.cancelled = asyncio.Event()
+        self.models = [
+            router_service_pb2.AddressableModel(
+                name="codestral-22b", family="codestral", features=["code_completions"]
+            )
+        ]
 
     def _record(self, completion: router_service_pb2.Completion, context: Context) -> None:
         self.completions.append(completion)
@@ -109,6 +114,16 @@ class RouterDouble(router_service_pb2_grpc.RouterServiceServicer):
         except asyncio.CancelledError:
             self.cancelled.set()
             raise
+
+    async def ListModels(
+        self, request: router_service_pb2.ListModelsRequest, context: Context
+    ) -> router_service_pb2.ListModelsResponse:
+        self.metadata.append(
+            {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
+        )
+        if self.error is not None:
+            raise self.error
+        return router_service_pb2.ListModelsResponse(models=self.models)
 
 
 @dataclass

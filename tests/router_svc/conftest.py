@@ -42,10 +42,14 @@ class Stack:
     cache: ConfigCache
     simulator: BackgroundSimulator
     issuer: TokenIssuer
+    router_port: int = 0
+
+    def token(self, *scopes: str) -> str:
+        """A five-minute token granting `scopes`, signed by auth_svc's key."""
+        return self.issuer.issue("tester", list(scopes), timedelta(minutes=5)).token
 
     def metadata(self, *scopes: str) -> list[tuple[str, str]]:
-        token = self.issuer.issue("tester", list(scopes), timedelta(minutes=5)).token
-        return [("authorization", f"Bearer {token}")]
+        return [("authorization", f"Bearer {self.token(*scopes)}")]
 
     async def add_model(self, name: str, endpoint: str, family: str = "codestral") -> None:
         target = common_pb2.ModelTarget(
@@ -112,6 +116,7 @@ async def stack(settings: Settings, simulator: BackgroundSimulator) -> AsyncIter
             cache=cache,
             simulator=simulator,
             issuer=TokenIssuer(keys, settings.auth),
+            router_port=router_port,
         )
     await router.stop(None)
     await cache.close()
