@@ -27,6 +27,7 @@ from aigw_common.errors import AigwError
 from aigw_common.grpc_server import add_standard_services, bind, create_server, set_serving
 from aigw_common.settings import Settings
 from rest_shim.app import build_app
+from tests.router_svc import conftest as router_fixtures
 
 if TYPE_CHECKING:
     from aigw_common.grpc_types import Context
@@ -208,7 +209,8 @@ async def shim_url(app: FastAPI) -> AsyncIterator[str]:
 
 
 # The shim in front of the real router, config_svc, model_proxy_svc and the simulator.
-from tests.router_svc.conftest import simulator, stack  # noqa: E402, F401
+simulator = router_fixtures.simulator
+stack = router_fixtures.stack
 
 
 @dataclass

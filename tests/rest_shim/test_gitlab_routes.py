@@ -92,7 +92,8 @@ async def test_a_prompt_prepared_by_the_client_goes_verbatim(
         assert response.status_code == 200
 
     by_prompt, by_messages = router.servicer.completions
-    assert by_prompt.verbatim and by_prompt.prompt == "Write a add function"
+    assert by_prompt.verbatim
+    assert by_prompt.prompt == "Write a add function"
     assert by_messages.verbatim
     assert [(m.role, m.content) for m in by_messages.chat.messages] == [
         (common_pb2.ROLE_USER, "Write add")

@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import grpc
 import pytest
+from grpc_health.v1 import health
 
 from aigw.common.v1 import common_pb2
 from aigw.config.v1 import config_service_pb2, config_service_pb2_grpc
 from aigw.router.v1 import router_service_pb2_grpc
 from aigw_common.channels import open_channel
+from aigw_common.grpc_server import set_serving
 from aigw_common.settings import Settings
 from aigw_common.token_verifier import TokenVerifier
 from aigw_simulator import BackgroundSimulator, SimulatorConfig
@@ -83,8 +86,9 @@ def simulator() -> Iterator[BackgroundSimulator]:
         yield running
 
 
-@pytest.fixture
-async def stack(settings: Settings, simulator: BackgroundSimulator) -> AsyncIterator[Stack]:
+@asynccontextmanager
+async def running_stack(settings: Settings, simulator: BackgroundSimulator) -> AsyncIterator[Stack]:
+    """config_svc, model_proxy_svc and the router on free ports, in front of `simulator`."""
     keys = KeyStore.load_or_create(settings.data_dir, settings.auth.algorithm)
     store = await config_server.open_store(settings)
     box = await config_server.open_secrets_box(settings)
@@ -99,30 +103,41 @@ async def stack(settings: Settings, simulator: BackgroundSimulator) -> AsyncIter
     cache = ConfigCache(config_channel)
     cache.start()
     await asyncio.wait_for(cache.ready.wait(), 5)
+    health_servicer = health.aio.HealthServicer()
     router, router_port = await router_server.build_server(
         settings,
+        health_servicer,
         config=cache,
         verifier=TokenVerifier(keys, settings.auth),
         proxy_channel=proxy_channel,
     )
     await router.start()
-    async with (
-        grpc.aio.insecure_channel(f"127.0.0.1:{router_port}") as router_channel,
-        grpc.aio.insecure_channel(f"127.0.0.1:{config_port}") as admin_channel,
-    ):
-        yield Stack(
-            router=router_service_pb2_grpc.RouterServiceStub(router_channel),
-            config=config_service_pb2_grpc.ConfigServiceStub(admin_channel),
-            cache=cache,
-            simulator=simulator,
-            issuer=TokenIssuer(keys, settings.auth),
-            router_port=router_port,
-        )
-    await router.stop(None)
-    await cache.close()
-    await config_channel.close()
-    await proxy_channel.close()
-    await proxy.stop(None)
-    await config.stop(None)
-    await clients.aclose()
-    await store.close()
+    await set_serving(health_servicer, [router_server.SERVICE_NAME], serving=True)
+    try:
+        async with (
+            grpc.aio.insecure_channel(f"127.0.0.1:{router_port}") as router_channel,
+            grpc.aio.insecure_channel(f"127.0.0.1:{config_port}") as admin_channel,
+        ):
+            yield Stack(
+                router=router_service_pb2_grpc.RouterServiceStub(router_channel),
+                config=config_service_pb2_grpc.ConfigServiceStub(admin_channel),
+                cache=cache,
+                simulator=simulator,
+                issuer=TokenIssuer(keys, settings.auth),
+                router_port=router_port,
+            )
+    finally:
+        await router.stop(None)
+        await cache.close()
+        await config_channel.close()
+        await proxy_channel.close()
+        await proxy.stop(None)
+        await config.stop(None)
+        await clients.aclose()
+        await store.close()
+
+
+@pytest.fixture
+async def stack(settings: Settings, simulator: BackgroundSimulator) -> AsyncIterator[Stack]:
+    async with running_stack(settings, simulator) as running:
+        yield running

@@ -174,9 +174,7 @@ async def test_named_prompts_need_their_features_scope_and_must_exist(configured
     check = router_service_pb2.PromptInvocation(prompt_id="model_configuration/check")
     unknown = router_service_pb2.PromptInvocation(prompt_id="no/such/prompt")
 
-    denied = await _refusal(
-        configured, router_service_pb2.Completion(invocation=check), "duo_chat"
-    )
+    denied = await _refusal(configured, router_service_pb2.Completion(invocation=check), "duo_chat")
     missing = await _refusal(
         configured, router_service_pb2.Completion(invocation=unknown), "complete_code"
     )
