@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from aigw_common.settings import CustomModelsSettings, Settings
 from aigw_simulator import SimulatorConfig, simulated_text
@@ -287,3 +288,23 @@ async def test_an_unreachable_model_is_inference_failed(self_hosted: Gateway) ->
 
     assert response.status_code == 503
     assert response.json() == {"detail": "Inference failed"}
+
+
+async def test_the_request_model_key_is_in_no_log_line_or_answer(self_hosted: Gateway) -> None:
+    good = rails_completion(self_hosted, stream=True)
+    bad = rails_chat(self_hosted, stream=False)
+    bad["prompt_components"][0]["payload"]["model_api_key"] = f"{MODEL_KEY}-wrong"
+
+    with capture_logs() as logs:
+        streamed = await self_hosted.http.post(
+            "/v2/code/completions", json=good, headers=self_hosted.headers("complete_code")
+        )
+        refused = await self_hosted.http.post(
+            "/v1/chat/agent", json=bad, headers=self_hosted.headers("duo_chat")
+        )
+
+    assert streamed.status_code == 200
+    assert refused.status_code == 503
+    assert logs, "nothing was logged: the scan would prove nothing"
+    for text in (repr(logs), streamed.text, refused.text, str(refused.headers)):
+        assert MODEL_KEY not in text

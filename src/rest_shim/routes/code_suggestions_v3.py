@@ -109,6 +109,9 @@ async def _suggest(
 
 
 async def _sse_events(stream: RouterStream) -> AsyncIterator[bytes]:
+    # GitLab dumps its metadata without None fields: the model's engine and name (no `lang` in
+    # a stream), the timestamp and the enabled feature flags (none in aigw); `region` is unset
+    # for self-hosted gateways (inferred, not verified).
     served_by = stream.served_by
     start = ResponseMetadata(
         model=ModelMetadata(engine=platform_name(served_by.platform), name=served_by.model),
