@@ -153,7 +153,7 @@ def test_every_route_is_described(gateway_url: str) -> None:
 
 @SCHEMA.parametrize()
 @settings(
-    max_examples=25,
+    max_examples=20,
     deadline=None,
     suppress_health_check=list(HealthCheck),
     derandomize=True,
