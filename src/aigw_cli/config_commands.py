@@ -75,6 +75,22 @@ async def export(settings: Settings, args: argparse.Namespace) -> None:
         print(f"configuration version {response.snapshot.version} written to {args.output}")
 
 
+async def audit(settings: Settings, args: argparse.Namespace) -> None:
+    """The newest changes: version, time, who, what."""
+    metadata = await admin.admin_metadata(settings)
+    async with grpc.aio.insecure_channel(settings.config_svc.address) as channel:
+        response = await admin.config_stub(channel).ListAuditEvents(
+            config_service_pb2.ListAuditEventsRequest(page_size=args.limit),
+            metadata=metadata,
+            timeout=_TIMEOUT_S,
+        )
+    for event in response.events:
+        when = event.time.ToDatetime().strftime("%Y-%m-%d %H:%M:%S")
+        print(f"{event.version}  {when} UTC  {event.subject}  {event.method}")
+        for change in event.changes:
+            print(f"    {change}")
+
+
 def render(change: config_service_pb2.ConfigChange) -> str:
     action = config_service_pb2.ChangeAction.Name(change.action).removeprefix("CHANGE_ACTION_")
     line = f"{_MARKS.get(change.action, '?')} {action.lower()} {change.kind} {change.name}"
@@ -105,3 +121,6 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     export_ = config.add_parser("export", help="write the stored configuration as a file")
     export_.add_argument("-o", "--output", help="file to write (default: stdout)")
     export_.set_defaults(handler=export)
+    audit_ = config.add_parser("audit", help="who changed what and when, newest first")
+    audit_.add_argument("--limit", type=int, default=20)
+    audit_.set_defaults(handler=audit)
