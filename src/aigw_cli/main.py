@@ -10,7 +10,7 @@ from typing import Any
 
 import grpc
 
-from aigw_cli import admin, demo
+from aigw_cli import admin, config_commands, demo, model_commands
 from aigw_cli.supervisor import (
     Child,
     Supervisor,
@@ -208,6 +208,7 @@ def _parser() -> argparse.ArgumentParser:
     remove = models.add_parser("remove", help="remove a model no feature uses")
     remove.add_argument("name")
     remove.set_defaults(handler=_models_remove)
+    model_commands.add_parsers(models)
 
     features = commands.add_parser("features", help="feature settings").add_subparsers(
         required=True
@@ -218,4 +219,5 @@ def _parser() -> argparse.ArgumentParser:
     set_.add_argument("--disable", action="store_true", help="turn the feature off")
     set_.set_defaults(handler=_features_set)
     features.add_parser("list", help="list feature settings").set_defaults(handler=_features_list)
+    config_commands.add_parser(commands)
     return parser

@@ -42,6 +42,21 @@ MIGRATIONS: list[tuple[str, ...]] = [
         )""",
         "CREATE INDEX feature_setting_models_by_model ON feature_setting_models (model)",
     ),
+    # 2: the audit trail, and where each model's API key was referenced from.
+    (
+        # One row per change, keyed by the configuration version the change produced.
+        """CREATE TABLE audit_events (
+            version INTEGER PRIMARY KEY,
+            at_unix_ms INTEGER NOT NULL,
+            subject TEXT NOT NULL,
+            method TEXT NOT NULL,
+            changes TEXT NOT NULL
+        )""",
+        """CREATE TABLE model_api_key_env (
+            model TEXT PRIMARY KEY REFERENCES models (name) ON DELETE CASCADE,
+            env_var TEXT NOT NULL
+        )""",
+    ),
 ]
 
 

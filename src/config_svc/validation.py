@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from aigw.common.v1 import common_pb2
@@ -16,7 +18,9 @@ MAX_IDENTIFIER_CHARS = 255
 MAX_ENDPOINT_CHARS = 2048
 
 _NAME = re.compile(r"[A-Za-z0-9._-]{1,63}")
+_ENV_VAR = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 _NANOS_PER_SECOND = 1_000_000_000
+_Request = TypeVar("_Request")
 
 
 def _invalid(field: str, problem: str) -> InvalidArgument:
@@ -52,6 +56,8 @@ def check_create_model(request: config_service_pb2.CreateModelRequest) -> None:
             f"must be 1 to {MAX_IDENTIFIER_CHARS} printable characters",
         )
     _check_limits(target.limits)
+    if model.api_key_env and not _ENV_VAR.fullmatch(model.api_key_env):
+        raise _invalid("model.api_key_env", "must be an environment variable name, e.g. VLLM_KEY")
     # Never echo the key itself, not even in part.
     if len(request.api_key) > MAX_API_KEY_CHARS:
         raise _invalid("api_key", f"must be at most {MAX_API_KEY_CHARS} characters")
@@ -112,3 +118,43 @@ def check_feature_setting(setting: config_service_pb2.FeatureSetting) -> None:
 def check_known_version(version: int) -> None:
     if version < 0:
         raise _invalid("known_version", "must not be negative")
+
+
+def check_expected_version(version: int) -> None:
+    if version < 0:
+        raise _invalid("expected_version", "must not be negative")
+
+
+def check_apply_config(request: config_service_pb2.ApplyConfigRequest) -> None:
+    """Every declared model and feature setting, each error naming its place in the request."""
+    check_expected_version(request.expected_version)
+    names: set[str] = set()
+    for index, item in enumerate(request.models):
+        where = f"models[{index}]"
+        _within(
+            where,
+            check_create_model,
+            config_service_pb2.CreateModelRequest(model=item.model, api_key=item.api_key),
+        )
+        if item.model.name in names:
+            raise _invalid(f"{where}.model.name", f"{item.model.name!r} is declared twice")
+        names.add(item.model.name)
+    features: set[str] = set()
+    for index, setting in enumerate(request.feature_settings):
+        where = f"feature_settings[{index}]"
+        _within(where, check_feature_setting, setting)
+        if setting.feature in features:
+            raise _invalid(f"{where}.feature", f"{setting.feature!r} is declared twice")
+        features.add(setting.feature)
+
+
+def _within(where: str, check: Callable[[_Request], None], request: _Request) -> None:
+    try:
+        check(request)
+    except InvalidArgument as error:
+        field = error.field or ""
+        # check_feature_setting names fields from a SetFeatureSettingRequest.
+        field = field.removeprefix("feature_setting.")
+        raise InvalidArgument(
+            f"{where}.{error.message.removeprefix('feature_setting.')}", field=f"{where}.{field}"
+        ) from None

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import grpc
 import structlog
 
+from aigw.common.v1 import common_pb2
 from aigw.config.v1 import config_service_pb2
 from aigw.modelproxy.v1 import model_proxy_service_pb2
 from aigw.router.v1 import router_service_pb2, router_service_pb2_grpc
@@ -17,7 +18,7 @@ from aigw_common.grpc_errors import from_rpc_error
 from router_svc.authentication import require_scope
 from router_svc.completion_request import check_completion
 from router_svc.config_cache import ConfigCache
-from router_svc.prompts import render
+from router_svc.prompts import PreparedPrompt, prepare
 
 if TYPE_CHECKING:
     from aigw.modelproxy.v1.model_proxy_service_pb2_grpc import ModelProxyServiceAsyncStub
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 
 _log = structlog.get_logger(__name__)
 
-_Attempt = tuple[config_service_pb2.Model, model_proxy_service_pb2.Generation]
+_Attempt = tuple[config_service_pb2.Model, PreparedPrompt]
 
 
 class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
@@ -49,11 +50,11 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
         self, request: router_service_pb2.CompleteRequest, context: Context
     ) -> router_service_pb2.CompleteResponse:
         attempts = self._plan(request.completion)
-        for number, (model, generation) in enumerate(attempts, start=1):
+        for number, (model, prompt) in enumerate(attempts, start=1):
             try:
                 response = await self._proxy.Generate(
-                    model_proxy_service_pb2.GenerateRequest(generation=generation),
-                    timeout=self._timeout(model, context),
+                    model_proxy_service_pb2.GenerateRequest(generation=prompt.generation),
+                    timeout=self._timeout(model, prompt, context),
                 )
             except grpc.aio.AioRpcError as rpc_error:
                 error = from_rpc_error(rpc_error)
@@ -62,7 +63,7 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
                 _log.warning("model unavailable; trying fallback", model=model.name)
                 continue
             return router_service_pb2.CompleteResponse(
-                text=response.text,
+                text=prompt.postprocessing.apply(response.text),
                 finish_reason=response.finish_reason,
                 usage=response.usage,
                 served_by=_served_by(model),
@@ -73,16 +74,22 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
         self, request: router_service_pb2.StreamCompleteRequest, context: Context
     ) -> AsyncIterator[router_service_pb2.StreamCompleteResponse]:
         attempts = self._plan(request.completion)
-        for number, (model, generation) in enumerate(attempts, start=1):
+        for number, (model, prompt) in enumerate(attempts, start=1):
             call = self._proxy.StreamGenerate(
-                model_proxy_service_pb2.StreamGenerateRequest(generation=generation),
-                timeout=self._timeout(model, context),
+                model_proxy_service_pb2.StreamGenerateRequest(generation=prompt.generation),
+                timeout=self._timeout(model, prompt, context),
             )
+            # Holds back only text that may turn out to be a fence or a repeated suffix.
+            answer = prompt.postprocessing.start()
             started = False
             try:
                 async for chunk in call:
+                    last = chunk.finish_reason != common_pb2.FINISH_REASON_UNSPECIFIED
+                    text = answer.feed(chunk.text) + (answer.finish() if last else "")
+                    if not (text or last or chunk.HasField("usage")):
+                        continue
                     response = router_service_pb2.StreamCompleteResponse(
-                        text=chunk.text, finish_reason=chunk.finish_reason
+                        text=text, finish_reason=chunk.finish_reason
                     )
                     if chunk.HasField("usage"):
                         response.usage.CopyFrom(chunk.usage)
@@ -106,15 +113,19 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
         require_scope(feature.scope, feature.name)
         attempts: list[_Attempt] = []
         for model in self._config.models_for(feature.name):
-            generation = render(feature, completion, model.family)
-            generation.target.CopyFrom(model.target)
-            attempts.append((model, generation))
+            prompt = prepare(feature, completion, model.family)
+            prompt.generation.target.CopyFrom(model.target)
+            attempts.append((model, prompt))
         return attempts
 
-    def _timeout(self, model: config_service_pb2.Model, context: Context) -> float:
+    def _timeout(
+        self, model: config_service_pb2.Model, prompt: PreparedPrompt, context: Context
+    ) -> float:
+        """The model's own timeout, else the prompt template's, else the service default."""
         limit = model.target.limits.timeout
         model_timeout = limit.ToTimedelta().total_seconds() if limit.ByteSize() else 0.0
-        return downstream_timeout(context, model_timeout or self._default_timeout_s)
+        timeout = model_timeout or prompt.timeout_s or self._default_timeout_s
+        return downstream_timeout(context, timeout)
 
 
 def _should_fall_back(error: AigwError, number: int, attempts: list[_Attempt]) -> bool:
