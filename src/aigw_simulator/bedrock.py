@@ -216,4 +216,5 @@ class _ConverseStream:
         ]
 
     def failure(self, message: str) -> list[bytes]:
-        return [eventstream.exception("modelStreamErrorException", message)]
+        # Throttling is what Bedrock most often reports inside a stream (providers.md §0.7).
+        return [eventstream.exception("throttlingException", message)]
