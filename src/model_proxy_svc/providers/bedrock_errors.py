@@ -19,7 +19,7 @@ from aigw_common.errors import (
 )
 from model_proxy_svc.providers.base import Upstream
 from model_proxy_svc.providers.openai_errors import clean, metadata_of
-from model_proxy_svc.retries import RetryableUpstreamError
+from model_proxy_svc.retries import RetryableUpstreamError, retry_after_s
 
 # Codes a later attempt may not meet (boto3's own transient and throttling lists).
 _RETRYABLE = {"ThrottlingException", "ModelNotReadyException", "ServiceUnavailableException"}
@@ -97,7 +97,10 @@ def _client_error(error: botocore_errors.ClientError, upstream: Upstream) -> Ups
     message = f"{upstream.describe()}: Bedrock refused {where}: {code}: {said}"
     metadata = metadata_of(upstream, aws_error_code=code)
     if code in _RETRYABLE:
-        return RetryableUpstreamError(f"{message}; retry later", metadata=metadata)
+        headers = error.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+        return RetryableUpstreamError(
+            f"{message}; retry later", metadata=metadata, retry_after_s=retry_after_s(headers)
+        )
     if code == "ModelTimeoutException":
         return UpstreamTimeout(message, metadata=metadata)
     if code in _ADVICE:
