@@ -66,6 +66,9 @@ class ConfigServiceServicer(config_service_pb2_grpc.ConfigServiceServicer):
                 limits=source.target.limits,
             ),
         )
+        options = source.target.WhichOneof("platform_options")
+        if options is not None:
+            getattr(model.target, options).CopyFrom(getattr(source.target, options))
         version = await self._commit(self._store.create_model(model))
         _log.info(
             "model created",

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import grpc
 import pytest
@@ -130,16 +128,3 @@ async def read_chunk(
     chunk = await call.read()
     assert isinstance(chunk, pb.StreamGenerateResponse), "the stream ended"
     return chunk
-
-
-@pytest.fixture
-def aws_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
-    """Dummy AWS keys and nothing else from this machine's AWS setup (files, IMDS, region)."""
-    for name in list(os.environ):
-        if name.startswith("AWS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDAIGWTEST")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "aigw-test-secret")
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
