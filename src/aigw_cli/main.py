@@ -94,9 +94,12 @@ def _simulator(settings: Settings, args: argparse.Namespace) -> None:
         tokens=args.tokens,
         tokens_per_second=args.tokens_per_second,
         first_token_delay_s=args.first_token_delay_ms / 1000,
+        model=args.model,
     )
     print(
-        f"aigw simulator (a development tool, not a model) on http://{args.host}:{args.port}/v1",
+        f"aigw simulator (a development tool, not a model) on http://{args.host}:{args.port} "
+        f"(OpenAI-compatible under /v1, Azure under /openai, Bedrock under /model, Anthropic "
+        f"at /v1/messages; model {args.model!r})",
         file=sys.stderr,
     )
     run(config, args.host, args.port)
@@ -172,12 +175,19 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--simulator-port", type=int, default=8090)
     up.set_defaults(handler=_up)
 
-    sim = commands.add_parser("simulator", help="run the OpenAI-compatible model simulator")
+    sim = commands.add_parser(
+        "simulator", help="run the model simulator (vLLM, Azure OpenAI, Bedrock, Anthropic)"
+    )
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8090)
     sim.add_argument("--tokens", type=int, default=32, help="tokens per answer")
     sim.add_argument("--tokens-per-second", type=float, default=0, help="0: as fast as possible")
     sim.add_argument("--first-token-delay-ms", type=float, default=0)
+    sim.add_argument(
+        "--model",
+        default="aigw-simulator",
+        help="the served model name, Azure deployment and Bedrock model id it answers to",
+    )
     sim.set_defaults(handler=_simulator)
 
     health = commands.add_parser("health", help="exit 0 if a gRPC service reports SERVING")
