@@ -31,6 +31,11 @@ PLATFORMS = {
     "anthropic": common_pb2.PLATFORM_ANTHROPIC,
 }
 PLATFORM_NAMES = {value: name for name, value in PLATFORMS.items()}
+AZURE_APIS = {"deployments": common_pb2.AZURE_API_DEPLOYMENTS, "v1": common_pb2.AZURE_API_V1}
+AZURE_AUTHS = {
+    "api-key": common_pb2.AZURE_AUTH_API_KEY,
+    "entra": common_pb2.AZURE_AUTH_ENTRA_BEARER,
+}
 
 
 async def issue_token(
@@ -67,6 +72,15 @@ def model_from_args(args: argparse.Namespace) -> config_service_pb2.Model:
     )
     if args.timeout_s:
         limits.timeout.CopyFrom(duration_pb2.Duration(seconds=args.timeout_s))
+    for flag, duration in (
+        (args.connect_timeout_s, limits.connect_timeout),
+        (args.first_token_timeout_s, limits.first_token_timeout),
+        (args.idle_timeout_s, limits.idle_timeout),
+    ):
+        if flag:
+            duration.FromNanoseconds(round(flag * 1e9))
+    if args.max_retries is not None:
+        limits.max_retries = args.max_retries
     target = common_pb2.ModelTarget(
         name=args.name,
         family=args.family,
@@ -75,6 +89,17 @@ def model_from_args(args: argparse.Namespace) -> config_service_pb2.Model:
         identifier=args.identifier,
         limits=limits,
     )
+    # Options for another platform are sent as given: config_svc names the mistake.
+    if args.azure_api_version or args.azure_api or args.azure_auth:
+        target.azure.CopyFrom(
+            common_pb2.AzureOptions(
+                api_version=args.azure_api_version or "",
+                api=AZURE_APIS.get(args.azure_api or "", common_pb2.AZURE_API_UNSPECIFIED),
+                auth=AZURE_AUTHS.get(args.azure_auth or "", common_pb2.AZURE_AUTH_UNSPECIFIED),
+            )
+        )
+    if args.region:
+        target.bedrock.region = args.region
     return config_service_pb2.Model(name=args.name, family=args.family, target=target)
 
 

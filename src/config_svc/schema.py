@@ -57,6 +57,16 @@ MIGRATIONS: list[tuple[str, ...]] = [
             env_var TEXT NOT NULL
         )""",
     ),
+    # 3: per-model connect / first-token / idle timeouts (nanoseconds; NULL = the proxy's
+    # default), retry count (NULL = default), and the platform's options: a serialized
+    # ModelTarget holding only its `platform_options` oneof (NULL = none).
+    (
+        "ALTER TABLE models ADD COLUMN connect_timeout_nanos INTEGER",
+        "ALTER TABLE models ADD COLUMN first_token_timeout_nanos INTEGER",
+        "ALTER TABLE models ADD COLUMN idle_timeout_nanos INTEGER",
+        "ALTER TABLE models ADD COLUMN max_retries INTEGER",
+        "ALTER TABLE models ADD COLUMN platform_options BLOB",
+    ),
 ]
 
 

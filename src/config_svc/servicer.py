@@ -71,6 +71,9 @@ class ConfigServiceServicer(config_service_pb2_grpc.ConfigServiceServicer):
                 limits=source.target.limits,
             ),
         )
+        options = source.target.WhichOneof("platform_options")
+        if options is not None:
+            getattr(model.target, options).CopyFrom(getattr(source.target, options))
         change = declarative.describe(
             config_service_pb2.ConfigChange(
                 action=config_service_pb2.CHANGE_ACTION_ADD,
@@ -79,8 +82,8 @@ class ConfigServiceServicer(config_service_pb2_grpc.ConfigServiceServicer):
                 details=declarative.summary(model),
             )
         )
-        options = _mutation("CreateModel", request.expected_version, change)
-        version = await self._commit(self._store.create_model(model, options))
+        mutation = _mutation("CreateModel", request.expected_version, change)
+        version = await self._commit(self._store.create_model(model, mutation))
         _log.info(
             "model created",
             model=model.name,

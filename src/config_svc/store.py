@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from aigw.common.v1 import common_pb2
 from aigw.config.v1 import config_service_pb2
@@ -31,7 +31,16 @@ _T = TypeVar("_T")
 
 _MODEL_COLUMNS = (
     "name, family, platform, endpoint, identifier, sealed_api_key, "
-    "timeout_seconds, timeout_nanos, max_output_tokens, max_concurrent_requests"
+    "timeout_seconds, timeout_nanos, max_output_tokens, max_concurrent_requests, "
+    "connect_timeout_nanos, first_token_timeout_nanos, idle_timeout_nanos, max_retries, "
+    "platform_options"
+)
+_OPTIONAL_DURATIONS: tuple[
+    Literal["connect_timeout", "first_token_timeout", "idle_timeout"], ...
+] = (
+    "connect_timeout",
+    "first_token_timeout",
+    "idle_timeout",
 )
 
 
@@ -259,7 +268,8 @@ def _insert_model(conn: sqlite3.Connection, model: config_service_pb2.Model) -> 
     limits = target.limits
     has_timeout = limits.HasField("timeout")
     conn.execute(
-        f"INSERT INTO models ({_MODEL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+        f"INSERT INTO models ({_MODEL_COLUMNS}) "  # noqa: S608
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             model.name,
             model.family,
@@ -271,6 +281,12 @@ def _insert_model(conn: sqlite3.Connection, model: config_service_pb2.Model) -> 
             limits.timeout.nanos if has_timeout else None,
             limits.max_output_tokens,
             limits.max_concurrent_requests,
+            *(
+                getattr(limits, name).ToNanoseconds() if limits.HasField(name) else None
+                for name in _OPTIONAL_DURATIONS
+            ),
+            limits.max_retries if limits.HasField("max_retries") else None,
+            _options_blob(target),
         ),
     )
     if model.api_key_env:
@@ -278,6 +294,15 @@ def _insert_model(conn: sqlite3.Connection, model: config_service_pb2.Model) -> 
             "INSERT INTO model_api_key_env (model, env_var) VALUES (?, ?)",
             (model.name, model.api_key_env),
         )
+
+
+def _options_blob(target: common_pb2.ModelTarget) -> bytes | None:
+    options = target.WhichOneof("platform_options")
+    if options is None:
+        return None
+    holder = common_pb2.ModelTarget()
+    getattr(holder, options).CopyFrom(getattr(target, options))
+    return holder.SerializeToString()
 
 
 def _delete_model(conn: sqlite3.Connection, name: str) -> None:
@@ -356,11 +381,19 @@ def _select_models(
 
 
 def _model_from_row(row: tuple[Any, ...]) -> config_service_pb2.Model:
-    name, family, platform, endpoint, identifier, sealed, seconds, nanos, max_out, max_conc = row
+    name, family, platform, endpoint, identifier, sealed, seconds, nanos, max_out, max_conc = row[
+        :10
+    ]
+    *durations, max_retries, options = row[10:]
     limits = common_pb2.ModelLimits(max_output_tokens=max_out, max_concurrent_requests=max_conc)
     if seconds is not None:
         limits.timeout.seconds = seconds
         limits.timeout.nanos = nanos
+    for duration_name, value in zip(_OPTIONAL_DURATIONS, durations, strict=True):
+        if value is not None:
+            getattr(limits, duration_name).FromNanoseconds(value)
+    if max_retries is not None:
+        limits.max_retries = max_retries
     target = common_pb2.ModelTarget(
         name=name,
         family=family,
@@ -370,6 +403,8 @@ def _model_from_row(row: tuple[Any, ...]) -> config_service_pb2.Model:
         sealed_api_key=sealed,
         limits=limits,
     )
+    if options is not None:
+        target.MergeFromString(options)
     return config_service_pb2.Model(name=name, family=family, target=target)
 
 
