@@ -16,6 +16,7 @@ from google.protobuf import duration_pb2
 from aigw.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
 from aigw.common.v1 import common_pb2
 from aigw.config.v1 import config_service_pb2, config_service_pb2_grpc
+from aigw_cli.model_vocabulary import AZURE_APIS, AZURE_AUTHS, PLATFORMS
 from aigw_common import scopes
 from aigw_common.settings import Settings
 from auth_svc.admin_credential import load_or_create_admin_credential
@@ -24,18 +25,6 @@ if TYPE_CHECKING:
     from aigw.config.v1.config_service_pb2_grpc import ConfigServiceAsyncStub
 
 _TIMEOUT_S = 10.0
-PLATFORMS = {
-    "openai_compatible": common_pb2.PLATFORM_OPENAI_COMPATIBLE,
-    "azure_openai": common_pb2.PLATFORM_AZURE_OPENAI,
-    "bedrock": common_pb2.PLATFORM_BEDROCK,
-    "anthropic": common_pb2.PLATFORM_ANTHROPIC,
-}
-PLATFORM_NAMES = {value: name for name, value in PLATFORMS.items()}
-AZURE_APIS = {"deployments": common_pb2.AZURE_API_DEPLOYMENTS, "v1": common_pb2.AZURE_API_V1}
-AZURE_AUTHS = {
-    "api-key": common_pb2.AZURE_AUTH_API_KEY,
-    "entra": common_pb2.AZURE_AUTH_ENTRA_BEARER,
-}
 
 
 async def issue_token(

@@ -7,7 +7,21 @@
         endpoint: http://vllm:8000/v1
         identifier: mistralai/Codestral-22B-v0.1
         api_key_env: VLLM_API_KEY       # optional; the key is read from this variable
-        timeout_s: 30                   # optional limits
+        timeout_s: 30                   # optional limits: timeout_s, connect_timeout_s,
+                                        # first_token_timeout_s, idle_timeout_s, max_retries,
+                                        # max_output_tokens, max_concurrent_requests
+      claude:
+        family: claude_3
+        platform: bedrock               # endpoint optional: the AWS default or a VPC endpoint
+        identifier: us.anthropic.claude-3-5-sonnet-20241022-v2:0
+        bedrock: {region: us-east-1}
+      gpt4o:
+        family: gpt
+        platform: azure_openai
+        endpoint: https://my-resource.openai.azure.com
+        identifier: gpt-4o              # the deployment name
+        api_key_env: AZURE_OPENAI_API_KEY
+        azure: {api_version: 2024-10-21, api: deployments, auth: api-key}
     features:
       code_completions: codestral       # one model, a list (first serves), or `disabled`
       duo_chat: [mixtral, mistral]
@@ -19,7 +33,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any, Literal
 
 import yaml
@@ -27,19 +41,41 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from aigw.common.v1 import common_pb2
 from aigw.config.v1 import config_service_pb2
+from aigw_cli.model_vocabulary import (
+    AZURE_API_NAMES,
+    AZURE_APIS,
+    AZURE_AUTH_NAMES,
+    AZURE_AUTHS,
+    PLATFORM_NAMES,
+    PLATFORMS,
+)
 
 DISABLED = "disabled"
-PLATFORMS = {
-    "openai_compatible": common_pb2.PLATFORM_OPENAI_COMPATIBLE,
-    "azure_openai": common_pb2.PLATFORM_AZURE_OPENAI,
-    "bedrock": common_pb2.PLATFORM_BEDROCK,
-    "anthropic": common_pb2.PLATFORM_ANTHROPIC,
-}
-_PLATFORM_NAMES = {value: name for name, value in PLATFORMS.items()}
+_DURATIONS = ("timeout", "connect_timeout", "first_token_timeout", "idle_timeout")
 
 
 class ConfigFileError(ValueError):
     """The file cannot be used; the message names the place in it."""
+
+
+class _AzureEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    api_version: str = ""
+    api: Literal["deployments", "v1"] | None = None
+    auth: Literal["api-key", "entra"] | None = None
+
+    @field_validator("api_version", mode="before")
+    @classmethod
+    def _date_as_text(cls, value: Any) -> Any:
+        # YAML reads an unquoted 2024-10-21 as a date; it is Azure's version string.
+        return value.isoformat() if isinstance(value, date) else value
+
+
+class _BedrockEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    region: str = ""
 
 
 class _ModelEntry(BaseModel):
@@ -47,12 +83,18 @@ class _ModelEntry(BaseModel):
 
     family: str
     platform: Literal["openai_compatible", "azure_openai", "bedrock", "anthropic"]
-    endpoint: str
+    endpoint: str = ""
     identifier: str
     api_key_env: str | None = None
     timeout_s: float | None = Field(default=None, gt=0)
+    connect_timeout_s: float | None = Field(default=None, gt=0)
+    first_token_timeout_s: float | None = Field(default=None, gt=0)
+    idle_timeout_s: float | None = Field(default=None, gt=0)
+    max_retries: int | None = Field(default=None, ge=0)
     max_output_tokens: int = Field(default=0, ge=0)
     max_concurrent_requests: int = Field(default=0, ge=0)
+    azure: _AzureEntry | None = None
+    bedrock: _BedrockEntry | None = None
 
 
 class _File(BaseModel):
@@ -121,21 +163,38 @@ def dump(snapshot: config_service_pb2.ConfigSnapshot) -> str:
         target = model.target
         entry: dict[str, Any] = {
             "family": model.family,
-            "platform": _PLATFORM_NAMES.get(target.platform, "openai_compatible"),
+            "platform": PLATFORM_NAMES.get(target.platform, "openai_compatible"),
             "endpoint": target.endpoint,
             "identifier": target.identifier,
         }
+        if not target.endpoint:
+            del entry["endpoint"]
         if model.api_key_env:
             entry["api_key_env"] = model.api_key_env
         elif target.sealed_api_key:
             unreferenced.append(model.name)
         limits = target.limits
-        if limits.HasField("timeout"):
-            entry["timeout_s"] = limits.timeout.ToTimedelta().total_seconds()
+        for name in _DURATIONS:
+            if limits.HasField(name):  # type: ignore[arg-type]
+                seconds = getattr(limits, name).ToTimedelta().total_seconds()
+                entry[f"{name}_s"] = seconds
+        if limits.HasField("max_retries"):
+            entry["max_retries"] = limits.max_retries
         if limits.max_output_tokens:
             entry["max_output_tokens"] = limits.max_output_tokens
         if limits.max_concurrent_requests:
             entry["max_concurrent_requests"] = limits.max_concurrent_requests
+        if target.HasField("azure"):
+            azure: dict[str, str] = {}
+            if target.azure.api_version:
+                azure["api_version"] = target.azure.api_version
+            if target.azure.api in AZURE_API_NAMES:
+                azure["api"] = AZURE_API_NAMES[target.azure.api]
+            if target.azure.auth in AZURE_AUTH_NAMES:
+                azure["auth"] = AZURE_AUTH_NAMES[target.azure.auth]
+            entry["azure"] = azure
+        if target.HasField("bedrock"):
+            entry["bedrock"] = {"region": target.bedrock.region} if target.bedrock.region else {}
         models[model.name] = entry
     features: dict[str, Any] = {}
     for setting in snapshot.feature_settings:
@@ -162,16 +221,28 @@ def _model(name: str, entry: _ModelEntry) -> config_service_pb2.Model:
         max_output_tokens=entry.max_output_tokens,
         max_concurrent_requests=entry.max_concurrent_requests,
     )
-    if entry.timeout_s is not None:
-        limits.timeout.FromTimedelta(timedelta(seconds=entry.timeout_s))
+    for duration in _DURATIONS:
+        seconds = getattr(entry, f"{duration}_s")
+        if seconds is not None:
+            getattr(limits, duration).FromTimedelta(timedelta(seconds=seconds))
+    if entry.max_retries is not None:
+        limits.max_retries = entry.max_retries
+    target = common_pb2.ModelTarget(
+        platform=PLATFORMS[entry.platform],
+        endpoint=entry.endpoint,
+        identifier=entry.identifier,
+        limits=limits,
+    )
+    if entry.azure is not None:
+        target.azure.CopyFrom(
+            common_pb2.AzureOptions(
+                api_version=entry.azure.api_version,
+                api=AZURE_APIS.get(entry.azure.api or "", common_pb2.AZURE_API_UNSPECIFIED),
+                auth=AZURE_AUTHS.get(entry.azure.auth or "", common_pb2.AZURE_AUTH_UNSPECIFIED),
+            )
+        )
+    if entry.bedrock is not None:
+        target.bedrock.region = entry.bedrock.region
     return config_service_pb2.Model(
-        name=name,
-        family=entry.family,
-        api_key_env=entry.api_key_env or "",
-        target=common_pb2.ModelTarget(
-            platform=PLATFORMS[entry.platform],
-            endpoint=entry.endpoint,
-            identifier=entry.identifier,
-            limits=limits,
-        ),
+        name=name, family=entry.family, api_key_env=entry.api_key_env or "", target=target
     )

@@ -10,7 +10,7 @@ from typing import Any
 
 import grpc
 
-from aigw_cli import admin, config_commands, demo, model_commands
+from aigw_cli import admin, config_commands, demo, model_commands, model_vocabulary
 from aigw_cli.supervisor import (
     Child,
     Supervisor,
@@ -133,7 +133,7 @@ async def _models_list(settings: Settings, args: argparse.Namespace) -> None:
             [
                 model.name,
                 model.family,
-                admin.PLATFORM_NAMES.get(target.platform, "?"),
+                model_vocabulary.PLATFORM_NAMES.get(target.platform, "?"),
                 target.endpoint,
                 target.identifier,
                 "set" if target.sealed_api_key else "-",
@@ -205,7 +205,7 @@ def _parser() -> argparse.ArgumentParser:
     add = models.add_parser("add", help="define a model")
     add.add_argument("name")
     add.add_argument("--family", required=True, help="codestral, mistral, claude_3, gpt, ...")
-    add.add_argument("--platform", required=True, choices=sorted(admin.PLATFORMS))
+    add.add_argument("--platform", required=True, choices=sorted(model_vocabulary.PLATFORMS))
     add.add_argument(
         "--endpoint",
         default="",
@@ -223,8 +223,10 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--idle-timeout-s", type=float, default=0, help="longest gap in a stream")
     add.add_argument("--max-retries", type=int, default=None, help="before the first token")
     add.add_argument("--azure-api-version", help="e.g. 2024-10-21 (deployments API)")
-    add.add_argument("--azure-api", choices=sorted(admin.AZURE_APIS), help="URL layout")
-    add.add_argument("--azure-auth", choices=sorted(admin.AZURE_AUTHS), help="how the key is sent")
+    add.add_argument("--azure-api", choices=sorted(model_vocabulary.AZURE_APIS), help="URL layout")
+    add.add_argument(
+        "--azure-auth", choices=sorted(model_vocabulary.AZURE_AUTHS), help="how the key is sent"
+    )
     add.add_argument("--region", help="bedrock: AWS region (default: the AWS SDK's chain)")
     add.set_defaults(handler=_models_add)
     models.add_parser("list", help="list models").set_defaults(handler=_models_list)

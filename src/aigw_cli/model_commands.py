@@ -11,7 +11,7 @@ import grpc
 from aigw.common.v1 import common_pb2
 from aigw.config.v1 import config_service_pb2
 from aigw.modelproxy.v1 import model_proxy_service_pb2, model_proxy_service_pb2_grpc
-from aigw_cli import admin, config_file
+from aigw_cli import admin, model_vocabulary
 from aigw_common.secrets_box import SecretsBox, load_or_create_key
 from aigw_common.settings import Settings
 from aigw_prompts import prepare_check
@@ -22,7 +22,7 @@ _TIMEOUT_S = 30.0
 async def discover(settings: Settings, args: argparse.Namespace) -> None:
     """List the model identifiers a server serves (asked through model_proxy_svc)."""
     target = common_pb2.ModelTarget(
-        platform=config_file.PLATFORMS[args.platform], endpoint=args.endpoint
+        platform=model_vocabulary.PLATFORMS[args.platform], endpoint=args.endpoint
     )
     api_key = admin.api_key_from_args(args)
     if api_key:
@@ -82,7 +82,7 @@ def add_parsers(models: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     )
     discover_.add_argument("--endpoint", required=True, help="e.g. http://vllm:8000/v1")
     discover_.add_argument(
-        "--platform", default="openai_compatible", choices=sorted(config_file.PLATFORMS)
+        "--platform", default="openai_compatible", choices=sorted(model_vocabulary.PLATFORMS)
     )
     discover_.add_argument("--api-key-env", help="read the API key from this variable")
     discover_.add_argument("--api-key-file", help="read the API key from this file")
