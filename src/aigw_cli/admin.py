@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import os
 import sys
 from datetime import timedelta
@@ -15,6 +16,8 @@ from google.protobuf import duration_pb2
 from aigw.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
 from aigw.common.v1 import common_pb2
 from aigw.config.v1 import config_service_pb2, config_service_pb2_grpc
+from aigw_cli.model_vocabulary import AZURE_APIS, AZURE_AUTHS, PLATFORMS
+from aigw_common import scopes
 from aigw_common.settings import Settings
 from auth_svc.admin_credential import load_or_create_admin_credential
 
@@ -22,13 +25,6 @@ if TYPE_CHECKING:
     from aigw.config.v1.config_service_pb2_grpc import ConfigServiceAsyncStub
 
 _TIMEOUT_S = 10.0
-PLATFORMS = {
-    "openai_compatible": common_pb2.PLATFORM_OPENAI_COMPATIBLE,
-    "azure_openai": common_pb2.PLATFORM_AZURE_OPENAI,
-    "bedrock": common_pb2.PLATFORM_BEDROCK,
-    "anthropic": common_pb2.PLATFORM_ANTHROPIC,
-}
-PLATFORM_NAMES = {value: name for name, value in PLATFORMS.items()}
 
 
 async def issue_token(
@@ -44,6 +40,20 @@ async def issue_token(
         )
 
 
+async def admin_metadata(settings: Settings) -> list[tuple[str, str]]:
+    """A short-lived `aigw_admin` token naming the local user, as call metadata (the audit trail
+    records its subject)."""
+    response = await issue_token(settings, f"aigw-cli:{_user()}", [scopes.ADMIN], 300)
+    return [("authorization", f"Bearer {response.token}")]
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
 def model_from_args(args: argparse.Namespace) -> config_service_pb2.Model:
     limits = common_pb2.ModelLimits(
         max_output_tokens=args.max_output_tokens,
@@ -51,6 +61,15 @@ def model_from_args(args: argparse.Namespace) -> config_service_pb2.Model:
     )
     if args.timeout_s:
         limits.timeout.CopyFrom(duration_pb2.Duration(seconds=args.timeout_s))
+    for flag, duration in (
+        (args.connect_timeout_s, limits.connect_timeout),
+        (args.first_token_timeout_s, limits.first_token_timeout),
+        (args.idle_timeout_s, limits.idle_timeout),
+    ):
+        if flag:
+            duration.FromNanoseconds(round(flag * 1e9))
+    if args.max_retries is not None:
+        limits.max_retries = args.max_retries
     target = common_pb2.ModelTarget(
         name=args.name,
         family=args.family,
@@ -59,6 +78,17 @@ def model_from_args(args: argparse.Namespace) -> config_service_pb2.Model:
         identifier=args.identifier,
         limits=limits,
     )
+    # Options for another platform are sent as given: config_svc names the mistake.
+    if args.azure_api_version or args.azure_api or args.azure_auth:
+        target.azure.CopyFrom(
+            common_pb2.AzureOptions(
+                api_version=args.azure_api_version or "",
+                api=AZURE_APIS.get(args.azure_api or "", common_pb2.AZURE_API_UNSPECIFIED),
+                auth=AZURE_AUTHS.get(args.azure_auth or "", common_pb2.AZURE_AUTH_UNSPECIFIED),
+            )
+        )
+    if args.region:
+        target.bedrock.region = args.region
     return config_service_pb2.Model(name=args.name, family=args.family, target=target)
 
 
@@ -77,19 +107,25 @@ def api_key_from_args(args: argparse.Namespace) -> str:
 async def create_model(
     settings: Settings, model: config_service_pb2.Model, api_key: str
 ) -> config_service_pb2.CreateModelResponse:
+    metadata = await admin_metadata(settings)
     async with grpc.aio.insecure_channel(settings.config_svc.address) as channel:
         return await _config(channel).CreateModel(
-            config_service_pb2.CreateModelRequest(model=model, api_key=api_key), timeout=_TIMEOUT_S
+            config_service_pb2.CreateModelRequest(model=model, api_key=api_key),
+            metadata=metadata,
+            timeout=_TIMEOUT_S,
         )
 
 
 async def list_models(settings: Settings) -> list[config_service_pb2.Model]:
     models: list[config_service_pb2.Model] = []
+    metadata = await admin_metadata(settings)
     async with grpc.aio.insecure_channel(settings.config_svc.address) as channel:
         token = ""
         while True:
             page = await _config(channel).ListModels(
-                config_service_pb2.ListModelsRequest(page_token=token), timeout=_TIMEOUT_S
+                config_service_pb2.ListModelsRequest(page_token=token),
+                metadata=metadata,
+                timeout=_TIMEOUT_S,
             )
             models.extend(page.models)
             token = page.next_page_token
@@ -98,9 +134,10 @@ async def list_models(settings: Settings) -> list[config_service_pb2.Model]:
 
 
 async def delete_model(settings: Settings, name: str) -> int:
+    metadata = await admin_metadata(settings)
     async with grpc.aio.insecure_channel(settings.config_svc.address) as channel:
         response = await _config(channel).DeleteModel(
-            config_service_pb2.DeleteModelRequest(name=name), timeout=_TIMEOUT_S
+            config_service_pb2.DeleteModelRequest(name=name), metadata=metadata, timeout=_TIMEOUT_S
         )
         return int(response.version)
 
@@ -109,9 +146,11 @@ async def set_feature(
     settings: Settings, feature: str, models: list[str], *, disabled: bool
 ) -> int:
     setting = config_service_pb2.FeatureSetting(feature=feature, models=models, disabled=disabled)
+    metadata = await admin_metadata(settings)
     async with grpc.aio.insecure_channel(settings.config_svc.address) as channel:
         response = await _config(channel).SetFeatureSetting(
             config_service_pb2.SetFeatureSettingRequest(feature_setting=setting),
+            metadata=metadata,
             timeout=_TIMEOUT_S,
         )
         return int(response.version)
@@ -119,11 +158,13 @@ async def set_feature(
 
 async def list_features(settings: Settings) -> list[config_service_pb2.FeatureSetting]:
     settings_list: list[config_service_pb2.FeatureSetting] = []
+    metadata = await admin_metadata(settings)
     async with grpc.aio.insecure_channel(settings.config_svc.address) as channel:
         token = ""
         while True:
             page = await _config(channel).ListFeatureSettings(
                 config_service_pb2.ListFeatureSettingsRequest(page_token=token),
+                metadata=metadata,
                 timeout=_TIMEOUT_S,
             )
             settings_list.extend(page.feature_settings)
@@ -143,6 +184,10 @@ def print_table(rows: list[list[str]]) -> None:
 def fail(error: grpc.aio.AioRpcError) -> None:
     print(f"aigw: {error.code().name}: {error.details()}", file=sys.stderr)
     raise SystemExit(1)
+
+
+def config_stub(channel: grpc.aio.Channel) -> ConfigServiceAsyncStub:
+    return _config(channel)
 
 
 def _config(channel: grpc.aio.Channel) -> ConfigServiceAsyncStub:

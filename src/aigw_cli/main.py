@@ -10,7 +10,7 @@ from typing import Any
 
 import grpc
 
-from aigw_cli import admin, demo
+from aigw_cli import admin, config_commands, demo, model_commands, model_vocabulary
 from aigw_cli.supervisor import (
     Child,
     Supervisor,
@@ -94,9 +94,12 @@ def _simulator(settings: Settings, args: argparse.Namespace) -> None:
         tokens=args.tokens,
         tokens_per_second=args.tokens_per_second,
         first_token_delay_s=args.first_token_delay_ms / 1000,
+        model=args.model,
     )
     print(
-        f"aigw simulator (a development tool, not a model) on http://{args.host}:{args.port}/v1",
+        f"aigw simulator (a development tool, not a model) on http://{args.host}:{args.port} "
+        f"(OpenAI-compatible under /v1, Azure under /openai, Bedrock under /model, Anthropic "
+        f"at /v1/messages; model {args.model!r})",
         file=sys.stderr,
     )
     run(config, args.host, args.port)
@@ -130,7 +133,7 @@ async def _models_list(settings: Settings, args: argparse.Namespace) -> None:
             [
                 model.name,
                 model.family,
-                admin.PLATFORM_NAMES.get(target.platform, "?"),
+                model_vocabulary.PLATFORM_NAMES.get(target.platform, "?"),
                 target.endpoint,
                 target.identifier,
                 "set" if target.sealed_api_key else "-",
@@ -172,12 +175,19 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--simulator-port", type=int, default=8090)
     up.set_defaults(handler=_up)
 
-    sim = commands.add_parser("simulator", help="run the OpenAI-compatible model simulator")
+    sim = commands.add_parser(
+        "simulator", help="run the model simulator (vLLM, Azure OpenAI, Bedrock, Anthropic)"
+    )
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8090)
     sim.add_argument("--tokens", type=int, default=32, help="tokens per answer")
     sim.add_argument("--tokens-per-second", type=float, default=0, help="0: as fast as possible")
     sim.add_argument("--first-token-delay-ms", type=float, default=0)
+    sim.add_argument(
+        "--model",
+        default="aigw-simulator",
+        help="the served model name, Azure deployment and Bedrock model id it answers to",
+    )
     sim.set_defaults(handler=_simulator)
 
     health = commands.add_parser("health", help="exit 0 if a gRPC service reports SERVING")
@@ -195,19 +205,35 @@ def _parser() -> argparse.ArgumentParser:
     add = models.add_parser("add", help="define a model")
     add.add_argument("name")
     add.add_argument("--family", required=True, help="codestral, mistral, claude_3, gpt, ...")
-    add.add_argument("--platform", required=True, choices=sorted(admin.PLATFORMS))
-    add.add_argument("--endpoint", required=True, help="e.g. http://vllm:8000/v1")
+    add.add_argument("--platform", required=True, choices=sorted(model_vocabulary.PLATFORMS))
+    add.add_argument(
+        "--endpoint",
+        default="",
+        help="e.g. http://vllm:8000/v1, https://NAME.openai.azure.com, https://api.anthropic.com;"
+        " optional for bedrock (a private VPC endpoint)",
+    )
     add.add_argument("--identifier", required=True, help="served model name / model id")
     add.add_argument("--api-key-env", help="read the API key from this environment variable")
     add.add_argument("--api-key-file", help="read the API key from this file")
     add.add_argument("--timeout-s", type=int, default=0)
     add.add_argument("--max-output-tokens", type=int, default=0)
     add.add_argument("--max-concurrent-requests", type=int, default=0)
+    add.add_argument("--connect-timeout-s", type=float, default=0, help="0: the proxy's default")
+    add.add_argument("--first-token-timeout-s", type=float, default=0)
+    add.add_argument("--idle-timeout-s", type=float, default=0, help="longest gap in a stream")
+    add.add_argument("--max-retries", type=int, default=None, help="before the first token")
+    add.add_argument("--azure-api-version", help="e.g. 2024-10-21 (deployments API)")
+    add.add_argument("--azure-api", choices=sorted(model_vocabulary.AZURE_APIS), help="URL layout")
+    add.add_argument(
+        "--azure-auth", choices=sorted(model_vocabulary.AZURE_AUTHS), help="how the key is sent"
+    )
+    add.add_argument("--region", help="bedrock: AWS region (default: the AWS SDK's chain)")
     add.set_defaults(handler=_models_add)
     models.add_parser("list", help="list models").set_defaults(handler=_models_list)
     remove = models.add_parser("remove", help="remove a model no feature uses")
     remove.add_argument("name")
     remove.set_defaults(handler=_models_remove)
+    model_commands.add_parsers(models)
 
     features = commands.add_parser("features", help="feature settings").add_subparsers(
         required=True
@@ -218,4 +244,5 @@ def _parser() -> argparse.ArgumentParser:
     set_.add_argument("--disable", action="store_true", help="turn the feature off")
     set_.set_defaults(handler=_features_set)
     features.add_parser("list", help="list feature settings").set_defaults(handler=_features_list)
+    config_commands.add_parser(commands)
     return parser

@@ -8,6 +8,7 @@
     ├── AlreadyExists              a named thing exists already
     ├── FailedPrecondition         the system is not in a state to do it
     │   └── FeatureUnavailable     the feature is disabled or has no model
+    ├── Aborted                    a concurrent change won; re-read and retry
     ├── ResourceExhausted          a limit was reached
     ├── Cancelled                  the caller went away
     └── UpstreamError              a model server or another aigw service failed
@@ -90,6 +91,12 @@ class FeatureUnavailable(FailedPrecondition):
     # GitLab's gateway answers a feature it cannot serve with 503 {"detail": ...}.
     http_status = 503
     reason = "FEATURE_UNAVAILABLE"
+
+
+class Aborted(AigwError):
+    grpc_code = grpc.StatusCode.ABORTED
+    http_status = 409
+    reason = "ABORTED"
 
 
 class ResourceExhausted(AigwError):

@@ -20,7 +20,7 @@ _CLASS_BY_CODE: dict[grpc.StatusCode, type[errors.AigwError]] = {
     grpc.StatusCode.PERMISSION_DENIED: errors.PermissionDenied,
     grpc.StatusCode.NOT_FOUND: errors.NotFound,
     grpc.StatusCode.ALREADY_EXISTS: errors.AlreadyExists,
-    grpc.StatusCode.ABORTED: errors.AlreadyExists,
+    grpc.StatusCode.ABORTED: errors.Aborted,
     grpc.StatusCode.FAILED_PRECONDITION: errors.FailedPrecondition,
     grpc.StatusCode.RESOURCE_EXHAUSTED: errors.ResourceExhausted,
     grpc.StatusCode.CANCELLED: errors.Cancelled,

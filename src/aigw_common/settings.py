@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -90,6 +90,19 @@ class ModelProxySettings(GrpcServiceSettings):
     connect_timeout_s: float = Field(default=5.0, gt=0)
     default_timeout_s: float = Field(default=60.0, gt=0)
     max_connections_per_endpoint: int = Field(default=256, gt=0)
+    # Defaults for a model's limits.first_token_timeout / idle_timeout / max_retries.
+    first_token_timeout_s: float = Field(default=30.0, gt=0)
+    idle_timeout_s: float = Field(default=30.0, gt=0)
+    max_retries: int = Field(default=2, ge=0, le=10)
+    # Backoff between attempts: exponential from the initial value with full jitter, capped.
+    retry_initial_backoff_s: float = Field(default=0.2, gt=0)
+    retry_max_backoff_s: float = Field(default=4.0, gt=0)
+    # The most time one request may spend waiting between attempts, Retry-After included.
+    retry_max_wait_s: float = Field(default=10.0, ge=0)
+    # Worker threads for boto3's blocking Bedrock calls: one per stream in flight.
+    bedrock_max_workers: int = Field(default=64, gt=0, le=1024)
+    # Default `api-version` for Azure OpenAI deployment URLs.
+    azure_api_version: str = Field(default="2024-10-21", min_length=1)
 
 
 class Settings(BaseSettings):
@@ -114,6 +127,13 @@ class Settings(BaseSettings):
     model_proxy: ModelProxySettings = ModelProxySettings()
     # Where model API keys are sealed: a Fernet key file shared by config_svc and model_proxy_svc.
     credentials_key_file: Path | None = None
+    # A private (VPC) Bedrock Runtime endpoint for models that name none; GitLab's variable name.
+    aws_bedrock_runtime_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "AWS_BEDROCK_RUNTIME_ENDPOINT", "aws_bedrock_runtime_endpoint"
+        ),
+    )
 
     @model_validator(mode="after")
     def _refuse_bypass_in_production(self) -> Settings:

@@ -1,8 +1,7 @@
-"""The simulator's HTTP app: vLLM's OpenAI-compatible routes plus `/_simulator/requests`.
+"""The simulator's HTTP app: vLLM's OpenAI-compatible routes, Azure OpenAI's, Bedrock
+Runtime's and Anthropic's (each in its own module), plus `/_simulator/requests`.
 
-Per-request overrides (extension headers, for tests): `X-Simulator-Tokens`,
-`X-Simulator-Tokens-Per-Second`, `X-Simulator-First-Token-Delay` (seconds),
-`X-Simulator-Fail-Status`, `X-Simulator-Error-After-Tokens`.
+Faults and per-request overrides are in faults.py.
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ import asyncio
 import json
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
@@ -20,22 +18,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from aigw_simulator import wire
+from aigw_simulator import anthropic, azure, bedrock, wire
 from aigw_simulator.config import SimulatorConfig
-from aigw_simulator.plan import Pace, count_prompt_tokens, make_plan
+from aigw_simulator.faults import failure_status, plan_for, retry_after_headers
+from aigw_simulator.plan import count_prompt_tokens
 from aigw_simulator.recording import Recorder, RequestRecord
 from aigw_simulator.requests import RequestError, check_context, parse_generation
 from aigw_simulator.responses import WatchedResponse, json_producer, stream_producer
+from aigw_simulator.state import Simulator
 
 _FAIL_TYPES = {429: "RateLimitError", 503: "ServiceUnavailableError"}
-
-
-@dataclass
-class Simulator:
-    """The live state of one simulator app; tests may replace `config` between requests."""
-
-    config: SimulatorConfig
-    recorder: Recorder
 
 
 def build_app(config: SimulatorConfig | None = None) -> Starlette:
@@ -48,6 +40,9 @@ def build_app(config: SimulatorConfig | None = None) -> Starlette:
         Route("/v1/models", _models(simulator), methods=["GET"]),
         Route("/health", _health, methods=["GET"]),
         Route("/_simulator/requests", _records(simulator), methods=["GET", "DELETE"]),
+        *azure.routes(simulator),
+        *bedrock.routes(simulator),
+        *anthropic.routes(simulator),
     ]
     app = Starlette(routes=routes)
     app.state.simulator = simulator
@@ -129,31 +124,26 @@ def _answer(
     if not chat and body.get("suffix") is not None:
         raise RequestError("suffix is not currently supported")
     headers = request.headers
-    fail_status = _header_int(headers, "x-simulator-fail-status", config.fail_status)
+    fail_status = failure_status(simulator, headers)
     if fail_status:
         simulator.recorder.finish(record, status=fail_status)
         if fail_status == 500:  # a dead vLLM engine answers 500 with an empty body
             return Response(status_code=500)
         err_type = _FAIL_TYPES.get(fail_status, "BadRequestError")
-        return _error(config, RequestError("simulated failure", fail_status, err_type))
+        body = wire.error_body("simulated failure", err_type, fail_status, config.error_shape)
+        return JSONResponse(
+            body,
+            status_code=fail_status,
+            headers=retry_after_headers(simulator, with_ms=False),
+        )
     prompt_tokens = count_prompt_tokens(body)
     check_context(prompt_tokens, parsed.max_tokens, config.max_model_len)
-    pace = Pace(
-        first_token_delay_s=_header_float(
-            headers, "x-simulator-first-token-delay", config.first_token_delay_s
-        ),
-        tokens_per_second=_header_float(
-            headers, "x-simulator-tokens-per-second", config.tokens_per_second
-        ),
-    )
-    error_after = _header_int(headers, "x-simulator-error-after-tokens", -1)
-    plan = make_plan(
-        wanted_tokens=_header_int(headers, "x-simulator-tokens", config.tokens),
+    plan = plan_for(
+        simulator,
+        headers,
         max_tokens=parsed.max_tokens,
         stop=parsed.stop,
         prompt_tokens=prompt_tokens,
-        pace=pace,
-        error_after_tokens=error_after if error_after >= 0 else config.error_after_tokens,
     )
     prefix = "chatcmpl" if chat else "cmpl"
     response_id = f"{prefix}-{uuid.uuid4().hex}"
@@ -163,8 +153,9 @@ def _answer(
         stream_type = wire.ChatStream if chat else wire.CompletionStream
         produce = stream_producer(
             plan=plan,
-            events=stream_type(response_id, created, config.model),
-            include_usage=parsed.include_usage,
+            events=stream_type(
+                response_id, created, config.model, include_usage=parsed.include_usage
+            ),
             started=started,
             recorder=recorder,
             record=record,
@@ -208,32 +199,6 @@ def _check_auth(config: SimulatorConfig, request: Request) -> Response | None:
 def _error(config: SimulatorConfig, error: RequestError) -> Response:
     body = wire.error_body(error.message, error.err_type, error.status, config.error_shape)
     return JSONResponse(body, status_code=error.status)
-
-
-def _header_int(headers: Any, name: str, default: int) -> int:
-    value = headers.get(name)
-    if value is None:
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        raise RequestError(f"header {name} must be an integer, got {value!r}") from None
-    if number < 0:
-        raise RequestError(f"header {name} must not be negative, got {value!r}")
-    return number
-
-
-def _header_float(headers: Any, name: str, default: float) -> float:
-    value = headers.get(name)
-    if value is None:
-        return default
-    try:
-        number = float(value)
-    except ValueError:
-        raise RequestError(f"header {name} must be a number, got {value!r}") from None
-    if not number >= 0:
-        raise RequestError(f"header {name} must not be negative, got {value!r}")
-    return number
 
 
 class _RequestIdMiddleware:

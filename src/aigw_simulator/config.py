@@ -8,8 +8,10 @@ from typing import Literal
 
 @dataclass
 class SimulatorConfig:
-    """Behaviour of the simulated vLLM server; several fields can be overridden per request
-    with `X-Simulator-*` headers (see app.py)."""
+    """Behaviour of the simulated model servers (vLLM, Azure OpenAI, Bedrock, Anthropic, all
+    served by one app); several fields can be overridden per request with `X-Simulator-*`
+    headers (see app.py). `model` is also the Azure deployment and the Bedrock model id, and
+    `api_key` the key every protocol checks (Bedrock's SigV4 signature is never checked)."""
 
     # Tokens the model "wants" to say before its end-of-sequence; `max_tokens` caps it.
     tokens: int = 32
@@ -25,9 +27,18 @@ class SimulatorConfig:
     max_model_len: int = 32768
     # Error body shape: "flat" as vLLM 0.6.4, "nested" as vLLM >= 0.10.1.
     error_shape: Literal["flat", "nested"] = "flat"
-    # Fault: answer every generation request with this HTTP status (0 = no fault).
+    # Fault: answer generation requests with this HTTP status (0 = no fault), in each
+    # protocol's error shape (Bedrock: the matching exception; 529 is Anthropic's overloaded).
     fail_status: int = 0
-    # Fault: in a stream, send vLLM's in-band error event after this many tokens.
+    # With fail_status: fail only this many more requests, then answer normally (None = all).
+    fail_count: int | None = None
+    # With a 429/503 fault: the Retry-After to send, in seconds (Azure adds retry-after-ms).
+    retry_after_s: float | None = None
+    # Fault: in a stream, send the protocol's in-band error after this many tokens.
     error_after_tokens: int | None = None
+    # Fault: in a stream, go silent after this many tokens, keeping the connection open.
+    stall_after_tokens: int | None = None
+    # Fault: in a stream, drop the connection (mid-frame) after this many tokens.
+    cut_after_tokens: int | None = None
     # How many request records to keep (oldest dropped first).
     max_records: int = 10_000

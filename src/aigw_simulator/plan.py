@@ -44,6 +44,9 @@ class Plan:
     prompt_tokens: int
     pace: Pace
     error_after_tokens: int | None
+    # Faults in a stream: go silent (connection kept) or drop the connection after N tokens.
+    stall_after_tokens: int | None = None
+    cut_after_tokens: int | None = None
 
     @property
     def text(self) -> str:
@@ -74,6 +77,8 @@ def make_plan(
     prompt_tokens: int,
     pace: Pace,
     error_after_tokens: int | None,
+    stall_after_tokens: int | None = None,
+    cut_after_tokens: int | None = None,
 ) -> Plan:
     """Cap the answer at `max_tokens` ("length") and cut it at the first stop string ("stop",
     the string removed as vLLM does by default)."""
@@ -84,7 +89,15 @@ def make_plan(
     hits = [(text.find(s), s) for s in stop if s and s in text]
     if not hits:
         return Plan(
-            tuple(tokens), count, finish_reason, None, prompt_tokens, pace, error_after_tokens
+            tuple(tokens),
+            count,
+            finish_reason,
+            None,
+            prompt_tokens,
+            pace,
+            error_after_tokens,
+            stall_after_tokens,
+            cut_after_tokens,
         )
     cut, matched = min(hits)
     pieces: list[str] = []
@@ -97,4 +110,14 @@ def make_plan(
         if consumed >= cut + len(matched):
             break
     kept = tuple(piece for piece in pieces if piece)
-    return Plan(kept, used_tokens, "stop", matched, prompt_tokens, pace, error_after_tokens)
+    return Plan(
+        kept,
+        used_tokens,
+        "stop",
+        matched,
+        prompt_tokens,
+        pace,
+        error_after_tokens,
+        stall_after_tokens,
+        cut_after_tokens,
+    )

@@ -28,6 +28,12 @@ class RequestRecord:
     sent_text: str = ""
     completed: bool = False
     disconnected: bool = False
+    # The simulator dropped the connection on purpose (the cut_after_tokens fault).
+    cut: bool = False
+    # How the request authenticated: "bearer", "api-key", "x-api-key", "sigv4" or None.
+    auth_scheme: str | None = None
+    # The query string, e.g. "api-version=2024-10-21".
+    query: str = ""
     started_at: float = dataclasses.field(default_factory=time.time)
     ended_at: float | None = None
 
@@ -49,9 +55,15 @@ class Recorder:
         request_id: str | None,
         authorization_present: bool,
         client: str | None = None,
+        model: str | None = None,
+        stream: bool | None = None,
+        auth_scheme: str | None = None,
+        query: str = "",
     ) -> RequestRecord:
-        model = body.get("model") if isinstance(body, dict) else None
-        stream = bool(body.get("stream")) if isinstance(body, dict) else False
+        if model is None:
+            model = body.get("model") if isinstance(body, dict) else None
+        if stream is None:
+            stream = bool(body.get("stream")) if isinstance(body, dict) else False
         with self._lock:
             record = RequestRecord(
                 id=next(self._ids),
@@ -62,6 +74,8 @@ class Recorder:
                 authorization_present=authorization_present,
                 body=body,
                 client=client,
+                auth_scheme=auth_scheme,
+                query=query,
             )
             self._records.append(record)
         return record
@@ -76,6 +90,11 @@ class Recorder:
     def disconnect(self, record: RequestRecord) -> None:
         with self._lock:
             record.disconnected = True
+            record.ended_at = time.time()
+
+    def cut(self, record: RequestRecord) -> None:
+        with self._lock:
+            record.cut = True
             record.ended_at = time.time()
 
     def add_text(self, record: RequestRecord, text: str) -> None:

@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from aigw_simulator import wire
 from aigw_simulator.plan import Plan
 from aigw_simulator.recording import Recorder, RequestRecord
 
 Produce = Callable[[Send], Awaitable[None]]
-
-_SSE_HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8")]
 
 
 class WatchedResponse(Response):
@@ -41,6 +39,9 @@ class WatchedResponse(Response):
                 producer.cancel()
             await asyncio.gather(producer, watcher, return_exceptions=True)
         error = None if producer.cancelled() else producer.exception()
+        if isinstance(error, ConnectionCut):
+            self._recorder.cut(self._record)
+            raise error
         if producer.cancelled() or isinstance(error, OSError):
             self._recorder.disconnect(self._record)
         elif error is not None:
@@ -60,42 +61,69 @@ async def _sleep_until(when: float) -> None:
     await asyncio.sleep(max(delay, 0))
 
 
+class StreamFormat(Protocol):
+    """One wire format's stream: what is sent before the first token, per token, at the end,
+    and when the simulated model fails mid-stream."""
+
+    headers: list[tuple[bytes, bytes]]
+
+    def opening(self) -> list[bytes]: ...
+
+    def token(self, text: str) -> bytes: ...
+
+    def closing(self, last_text: str, plan: Plan) -> list[bytes]: ...
+
+    def failure(self, message: str) -> list[bytes]: ...
+
+
+class ConnectionCut(Exception):
+    """Raised by a producer to make the server drop the connection mid-response."""
+
+
 def stream_producer(
     *,
     plan: Plan,
-    events: wire.ChatStream | wire.CompletionStream,
-    include_usage: bool,
+    events: StreamFormat,
     started: float,
     recorder: Recorder,
     record: RequestRecord,
 ) -> Produce:
-    """Writes the SSE stream of section 1.5: (chat: a role chunk), one chunk per token, the
-    last carrying finish_reason, then the usage chunk if asked, then `[DONE]`."""
+    """Writes a stream: the opening events at the first token's time, one event per token (the
+    last one through `closing`, with the finish reason and usage), and the plan's faults."""
 
     async def produce(send: Send) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
+        await send({"type": "http.response.start", "status": 200, "headers": events.headers})
         await _sleep_until(started + plan.pace.token_offset_s(0))
-        if isinstance(events, wire.ChatStream):
-            await _body(send, events.role())
+        for event in events.opening():
+            await _body(send, event)
         pieces = plan.pieces or ("",)
         for index, piece in enumerate(pieces):
             await _sleep_until(started + plan.pace.token_offset_s(index))
-            if plan.error_after_tokens is not None and index >= plan.error_after_tokens:
+            if _reached(plan.error_after_tokens, index):
                 message = f"simulated failure after {index} tokens"
-                await _body(send, wire.stream_error_event(message))
-                await _body(send, wire.DONE_EVENT, more=False)
+                for event in events.failure(message):
+                    await _body(send, event)
+                await _body(send, b"", more=False)
                 return
+            if _reached(plan.stall_after_tokens, index):
+                await asyncio.Event().wait()  # until the client goes away
+            if _reached(plan.cut_after_tokens, index):
+                # Half a frame first, so that the client sees a truncated message.
+                await _body(send, events.token(piece)[:7])
+                raise ConnectionCut
             if index == len(pieces) - 1:
-                event = events.finish(piece, plan.finish_reason, plan.stop_reason)
+                for event in events.closing(piece, plan):
+                    await _body(send, event)
             else:
-                event = events.token(piece)
-            await _body(send, event)
+                await _body(send, events.token(piece))
             recorder.add_text(record, piece)
-        if include_usage:
-            await _body(send, events.usage(plan.prompt_tokens, plan.completion_tokens))
-        await _body(send, wire.DONE_EVENT, more=False)
+        await _body(send, b"", more=False)
 
     return produce
+
+
+def _reached(limit: int | None, index: int) -> bool:
+    return limit is not None and index >= limit
 
 
 def json_producer(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import threading
 import time
@@ -10,13 +11,25 @@ from types import TracebackType
 
 import uvicorn
 
-from aigw_simulator.app import Simulator, build_app, simulator_of
+from aigw_simulator.app import build_app, simulator_of
 from aigw_simulator.config import SimulatorConfig
+from aigw_simulator.responses import ConnectionCut
+from aigw_simulator.state import Simulator
 
 _START_TIMEOUT_S = 10.0
 
 
+class _HideDeliberateCuts(logging.Filter):
+    """uvicorn logs an app exception as an error; a connection cut on request is not one."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], ConnectionCut))
+
+
 def _uvicorn_config(config: SimulatorConfig, **kwargs: object) -> uvicorn.Config:
+    uvicorn_errors = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _HideDeliberateCuts) for f in uvicorn_errors.filters):
+        uvicorn_errors.addFilter(_HideDeliberateCuts())
     return uvicorn.Config(
         build_app(config),
         log_level="warning",
@@ -52,7 +65,8 @@ class BackgroundSimulator:
 
     @property
     def endpoint(self) -> str:
-        """The OpenAI-compatible base URL (with `/v1`), as a model's endpoint."""
+        """The OpenAI-compatible base URL (with `/v1`), as a model's endpoint. Azure, Bedrock
+        and Anthropic models use `base_url` as theirs."""
         return f"{self.base_url}/v1"
 
     @property

@@ -6,9 +6,12 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
+from aigw_simulator.plan import Plan
+
 ErrorShape = Literal["flat", "nested"]
 
 DONE_EVENT = b"data: [DONE]\n\n"
+SSE_HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8")]
 
 
 def dumps(value: Any) -> bytes:
@@ -41,12 +44,45 @@ def stream_error_event(message: str, err_type: str = "BadRequestError", code: in
     return b"data: " + json.dumps({"error": inner}).encode() + b"\n\n"
 
 
-class ChatStream:
+class _OpenAIStream:
+    """What vLLM's two stream kinds share: the ending, usage on request, and the in-band error."""
+
+    headers = SSE_HEADERS
+
+    def __init__(self, *, include_usage: bool) -> None:
+        self._include_usage = include_usage
+
+    def finish(self, text: str, finish_reason: str, stop_reason: str | None) -> bytes:
+        raise NotImplementedError
+
+    def usage(self, prompt_tokens: int, completion_tokens: int) -> bytes:
+        raise NotImplementedError
+
+    def opening(self) -> list[bytes]:
+        return []
+
+    def closing(self, last_text: str, plan: Plan) -> list[bytes]:
+        events = [self.finish(last_text, plan.finish_reason, plan.stop_reason)]
+        if self._include_usage:
+            events.append(self.usage(plan.prompt_tokens, plan.completion_tokens))
+        return [*events, DONE_EVENT]
+
+    def failure(self, message: str) -> list[bytes]:
+        return [stream_error_event(message), DONE_EVENT]
+
+
+class ChatStream(_OpenAIStream):
     """The events of a streamed chat completion (chunks dumped with exclude_unset)."""
 
-    def __init__(self, response_id: str, created: int, model: str) -> None:
+    def __init__(
+        self, response_id: str, created: int, model: str, *, include_usage: bool = True
+    ) -> None:
+        super().__init__(include_usage=include_usage)
         self._head = {"id": response_id, "object": "chat.completion.chunk", "created": created}
         self._model = model
+
+    def opening(self) -> list[bytes]:
+        return [self.role()]
 
     def _chunk(self, choice: dict[str, Any]) -> bytes:
         return sse_event({**self._head, "model": self._model, "choices": [choice]})
@@ -81,10 +117,13 @@ class ChatStream:
         )
 
 
-class CompletionStream:
+class CompletionStream(_OpenAIStream):
     """The events of a streamed text completion (every key present, `"usage":null`)."""
 
-    def __init__(self, response_id: str, created: int, model: str) -> None:
+    def __init__(
+        self, response_id: str, created: int, model: str, *, include_usage: bool = True
+    ) -> None:
+        super().__init__(include_usage=include_usage)
         self._head = {"id": response_id, "object": "text_completion", "created": created}
         self._model = model
 

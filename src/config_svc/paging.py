@@ -37,7 +37,11 @@ def decode_token(kind: str, token: str) -> str:
     prefix = f"{kind}:"
     key = text.removeprefix(prefix)
     if not text.startswith(prefix) or not 0 < len(key) <= _MAX_KEY_CHARS:
-        raise InvalidArgument(
-            "page_token: not a next_page_token from this listing", field="page_token"
-        )
+        raise bad_token()
     return key
+
+
+def bad_token() -> InvalidArgument:
+    return InvalidArgument(
+        "page_token: not a next_page_token from this listing", field="page_token"
+    )

@@ -42,6 +42,31 @@ MIGRATIONS: list[tuple[str, ...]] = [
         )""",
         "CREATE INDEX feature_setting_models_by_model ON feature_setting_models (model)",
     ),
+    # 2: the audit trail, and where each model's API key was referenced from.
+    (
+        # One row per change, keyed by the configuration version the change produced.
+        """CREATE TABLE audit_events (
+            version INTEGER PRIMARY KEY,
+            at_unix_ms INTEGER NOT NULL,
+            subject TEXT NOT NULL,
+            method TEXT NOT NULL,
+            changes TEXT NOT NULL
+        )""",
+        """CREATE TABLE model_api_key_env (
+            model TEXT PRIMARY KEY REFERENCES models (name) ON DELETE CASCADE,
+            env_var TEXT NOT NULL
+        )""",
+    ),
+    # 3: per-model connect / first-token / idle timeouts (nanoseconds; NULL = the proxy's
+    # default), retry count (NULL = default), and the platform's options: a serialized
+    # ModelTarget holding only its `platform_options` oneof (NULL = none).
+    (
+        "ALTER TABLE models ADD COLUMN connect_timeout_nanos INTEGER",
+        "ALTER TABLE models ADD COLUMN first_token_timeout_nanos INTEGER",
+        "ALTER TABLE models ADD COLUMN idle_timeout_nanos INTEGER",
+        "ALTER TABLE models ADD COLUMN max_retries INTEGER",
+        "ALTER TABLE models ADD COLUMN platform_options BLOB",
+    ),
 ]
 
 

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import structlog
 
 from aigw.common.v1 import common_pb2
 from aigw.config.v1 import config_service_pb2, config_service_pb2_grpc
 from aigw_common.request_context import subject_var
-from config_svc import paging, validation
+from config_svc import declarative, paging, validation
 from config_svc.broadcast import SnapshotBroadcast
-from config_svc.store import ConfigStore
+from config_svc.store import AuditEntry, ConfigStore, Mutation
 
 if TYPE_CHECKING:
     from aigw_common.grpc_types import Context
@@ -28,6 +29,8 @@ ChangeAuthorizer: TypeAlias = Callable[["Context"], Awaitable[None]]
 # What each listing's page tokens are tagged with, so one cannot be replayed on the other.
 _MODELS_LISTING = "models"
 _FEATURES_LISTING = "features"
+_AUDIT_LISTING = "audit"
+_R = TypeVar("_R")
 
 
 class ConfigServiceServicer(config_service_pb2_grpc.ConfigServiceServicer):
@@ -52,10 +55,12 @@ class ConfigServiceServicer(config_service_pb2_grpc.ConfigServiceServicer):
     ) -> config_service_pb2.CreateModelResponse:
         await self._authorize(context)
         validation.check_create_model(request)
+        validation.check_expected_version(request.expected_version)
         source = request.model
         model = config_service_pb2.Model(
             name=source.name,
             family=source.family,
+            api_key_env=source.api_key_env,
             target=common_pb2.ModelTarget(
                 name=source.name,
                 family=source.family,
@@ -66,7 +71,19 @@ class ConfigServiceServicer(config_service_pb2_grpc.ConfigServiceServicer):
                 limits=source.target.limits,
             ),
         )
-        version = await self._commit(self._store.create_model(model))
+        options = source.target.WhichOneof("platform_options")
+        if options is not None:
+            getattr(model.target, options).CopyFrom(getattr(source.target, options))
+        change = declarative.describe(
+            config_service_pb2.ConfigChange(
+                action=config_service_pb2.CHANGE_ACTION_ADD,
+                kind=declarative.MODEL,
+                name=model.name,
+                details=declarative.summary(model),
+            )
+        )
+        mutation = _mutation("CreateModel", request.expected_version, change)
+        version = await self._commit(self._store.create_model(model, mutation))
         _log.info(
             "model created",
             model=model.name,
@@ -83,7 +100,9 @@ class ConfigServiceServicer(config_service_pb2_grpc.ConfigServiceServicer):
     ) -> config_service_pb2.DeleteModelResponse:
         await self._authorize(context)
         validation.check_model_name(request.name, field="name")
-        version = await self._commit(self._store.delete_model(request.name))
+        validation.check_expected_version(request.expected_version)
+        options = _mutation("DeleteModel", request.expected_version, f"remove model {request.name}")
+        version = await self._commit(self._store.delete_model(request.name, options))
         _log.info("model deleted", model=request.name, subject=subject_var.get(), version=version)
         return config_service_pb2.DeleteModelResponse(version=version)
 
@@ -104,11 +123,16 @@ class ConfigServiceServicer(config_service_pb2_grpc.ConfigServiceServicer):
     ) -> config_service_pb2.SetFeatureSettingResponse:
         await self._authorize(context)
         validation.check_feature_setting(request.feature_setting)
+        validation.check_expected_version(request.expected_version)
         source = request.feature_setting
         setting = config_service_pb2.FeatureSetting(
             feature=source.feature, models=source.models, disabled=source.disabled
         )
-        version = await self._commit(self._store.set_feature_setting(setting))
+        shown = "disabled" if setting.disabled else ", ".join(setting.models)
+        options = _mutation(
+            "SetFeatureSetting", request.expected_version, f"set feature {setting.feature}: {shown}"
+        )
+        version = await self._commit(self._store.set_feature_setting(setting, options))
         _log.info(
             "feature setting changed",
             feature=setting.feature,
@@ -135,6 +159,67 @@ class ConfigServiceServicer(config_service_pb2_grpc.ConfigServiceServicer):
             feature_settings=settings, next_page_token=next_token
         )
 
+    async def ApplyConfig(
+        self, request: config_service_pb2.ApplyConfigRequest, context: Context
+    ) -> config_service_pb2.ApplyConfigResponse:
+        await self._authorize(context)
+        validation.check_apply_config(request)
+
+        def work(
+            conn: sqlite3.Connection, current: config_service_pb2.ConfigSnapshot
+        ) -> declarative.Plan:
+            return declarative.apply(
+                conn,
+                current,
+                request.models,
+                request.feature_settings,
+                same_key=self._same_key,
+                seal=self._box.seal,
+            )
+
+        def changed(plan: declarative.Plan) -> AuditEntry | None:
+            if not plan.changes:
+                return None
+            return AuditEntry(_subject(), "ApplyConfig", plan.describe())
+
+        transaction = self._store.transact(
+            work,
+            changed,
+            expected_version=request.expected_version,
+            validate_only=request.validate_only,
+        )
+        if request.validate_only:
+            plan, version = await transaction
+        else:
+            plan, version = await self._commit_with_result(transaction)
+            if plan.changes:
+                _log.info(
+                    "configuration applied",
+                    changes=len(plan.changes),
+                    subject=subject_var.get(),
+                    version=version,
+                )
+        return config_service_pb2.ApplyConfigResponse(changes=plan.changes, version=version)
+
+    async def GetConfig(
+        self, request: config_service_pb2.GetConfigRequest, context: Context
+    ) -> config_service_pb2.GetConfigResponse:
+        return config_service_pb2.GetConfigResponse(snapshot=await self._store.load_snapshot())
+
+    async def ListAuditEvents(
+        self, request: config_service_pb2.ListAuditEventsRequest, context: Context
+    ) -> config_service_pb2.ListAuditEventsResponse:
+        size = paging.page_size(request.page_size)
+        before = paging.decode_token(_AUDIT_LISTING, request.page_token)
+        if before and not before.isdigit():
+            raise paging.bad_token()
+        events = await self._store.list_audit_events(before=int(before or 0), limit=size + 1)
+        next_token = ""
+        if len(events) > size:
+            events = events[:size]
+            next_token = paging.encode_token(_AUDIT_LISTING, str(events[-1].version))
+        return config_service_pb2.ListAuditEventsResponse(events=events, next_page_token=next_token)
+
     async def WatchConfig(
         self, request: config_service_pb2.WatchConfigRequest, context: Context
     ) -> AsyncIterator[config_service_pb2.WatchConfigResponse]:
@@ -145,6 +230,26 @@ class ConfigServiceServicer(config_service_pb2_grpc.ConfigServiceServicer):
     async def _authorize(self, context: Context) -> None:
         if self._authorize_change is not None:
             await self._authorize_change(context)
+
+    def _same_key(self, sealed: bytes, api_key: str) -> bool:
+        try:
+            return self._box.open(sealed) == api_key
+        except Exception:  # a key sealed with another sealing key: treat as changed
+            return False
+
+    async def _commit_with_result(
+        self, transaction: Coroutine[Any, Any, tuple[_R, int]]
+    ) -> tuple[_R, int]:
+        """`_commit` for a transaction that also returns a result."""
+        box: list[_R] = []
+
+        async def mutation() -> int:
+            result, version = await transaction
+            box.append(result)
+            return version
+
+        version = await self._commit(mutation())
+        return box[0], version
 
     async def _commit(self, mutation: Coroutine[Any, Any, int]) -> int:
         """Run `mutation`, then publish the snapshot it produced; return the new version.
@@ -171,3 +276,11 @@ class ConfigServiceServicer(config_service_pb2_grpc.ConfigServiceServicer):
         if self._broadcast.version < version:
             self._broadcast.publish(await self._store.load_snapshot())
         return version
+
+
+def _subject() -> str:
+    return subject_var.get() or "unknown"
+
+
+def _mutation(method: str, expected_version: int, change: str) -> Mutation:
+    return Mutation(expected_version, AuditEntry(_subject(), method, (change,)))

@@ -2,21 +2,27 @@
 
 All database work runs in worker threads (`asyncio.to_thread`) so the event loop never waits on
 disk; one lock serialises use of the single connection. Every mutation bumps the version in the
-same transaction as the change, so a version always names exactly one state.
+same transaction as the change, so a version always names exactly one state; the same
+transaction checks the version the caller expected (optimistic concurrency) and writes the audit
+event naming who made the change.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from aigw.common.v1 import common_pb2
 from aigw.config.v1 import config_service_pb2
-from aigw_common.errors import AlreadyExists, FailedPrecondition, NotFound
+from aigw_common import catalog
+from aigw_common.errors import Aborted, AlreadyExists, FailedPrecondition, NotFound
 from config_svc.schema import migrate
 
 DB_FILENAME = "config.sqlite3"
@@ -25,8 +31,37 @@ _T = TypeVar("_T")
 
 _MODEL_COLUMNS = (
     "name, family, platform, endpoint, identifier, sealed_api_key, "
-    "timeout_seconds, timeout_nanos, max_output_tokens, max_concurrent_requests"
+    "timeout_seconds, timeout_nanos, max_output_tokens, max_concurrent_requests, "
+    "connect_timeout_nanos, first_token_timeout_nanos, idle_timeout_nanos, max_retries, "
+    "platform_options"
 )
+_OPTIONAL_DURATIONS: tuple[
+    Literal["connect_timeout", "first_token_timeout", "idle_timeout"], ...
+] = (
+    "connect_timeout",
+    "first_token_timeout",
+    "idle_timeout",
+)
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """Who makes a change, through which RPC, and what it changes (one line per change)."""
+
+    subject: str
+    method: str
+    changes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """Options every change takes: the version it was based on (0: any) and its audit entry."""
+
+    expected_version: int = 0
+    audit: AuditEntry | None = None
+
+
+_NO_OPTIONS = Mutation()
 
 
 class ConfigStore:
@@ -48,17 +83,61 @@ class ConfigStore:
         """The whole configuration, read in one transaction."""
         return await self._run(self._load_snapshot)
 
-    async def create_model(self, model: config_service_pb2.Model) -> int:
+    async def create_model(
+        self, model: config_service_pb2.Model, options: Mutation = _NO_OPTIONS
+    ) -> int:
         """Store a new model; AlreadyExists if the name is taken. Returns the new version."""
-        return await self._mutate(lambda conn: _insert_model(conn, model))
+        return await self._mutate(lambda conn: _insert_model(conn, model), options)
 
-    async def delete_model(self, name: str) -> int:
+    async def delete_model(self, name: str, options: Mutation = _NO_OPTIONS) -> int:
         """Remove a model; NotFound if unknown, FailedPrecondition if a feature uses it."""
-        return await self._mutate(lambda conn: _delete_model(conn, name))
+        return await self._mutate(lambda conn: _delete_model(conn, name), options)
 
-    async def set_feature_setting(self, setting: config_service_pb2.FeatureSetting) -> int:
-        """Replace a feature's setting; FailedPrecondition if it names an unknown model."""
-        return await self._mutate(lambda conn: _replace_feature_setting(conn, setting))
+    async def set_feature_setting(
+        self, setting: config_service_pb2.FeatureSetting, options: Mutation = _NO_OPTIONS
+    ) -> int:
+        """Replace a feature's setting; FailedPrecondition if it names an unknown model or a
+        model whose family cannot serve the feature."""
+        return await self._mutate(lambda conn: _replace_feature_setting(conn, setting), options)
+
+    async def transact(
+        self,
+        work: Callable[[sqlite3.Connection, config_service_pb2.ConfigSnapshot], _T],
+        changed: Callable[[_T], AuditEntry | None],
+        *,
+        expected_version: int = 0,
+        validate_only: bool = False,
+    ) -> tuple[_T, int]:
+        """Run `work` on the current configuration in one write transaction and return its
+        result with the version after it. The version moves (and an audit event is written)
+        only when `changed(result)` returns an entry; with `validate_only` nothing is kept."""
+
+        def transaction() -> tuple[_T, int]:
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                _check_expected(conn, expected_version)
+                result = work(conn, self._snapshot(conn))
+                audit = changed(result)
+                if audit is None or validate_only:
+                    version = _version(conn)
+                    conn.execute("ROLLBACK")
+                    return result, version
+                version = _bump(conn, audit)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            return result, version
+
+        return await self._run(transaction)
+
+    async def list_audit_events(
+        self, *, before: int, limit: int
+    ) -> list[config_service_pb2.AuditEvent]:
+        """Up to `limit` audit events with versions below `before` (0: all), newest first."""
+        return await self._run(lambda: _select_audit(self._conn, before=before, limit=limit))
 
     async def list_models(self, *, after: str, limit: int) -> list[config_service_pb2.Model]:
         """Up to `limit` models whose names sort after `after`, by name."""
@@ -77,14 +156,16 @@ class ConfigStore:
 
         return await asyncio.to_thread(locked)
 
-    async def _mutate(self, change: Callable[[sqlite3.Connection], None]) -> int:
+    async def _mutate(
+        self, change: Callable[[sqlite3.Connection], None], options: Mutation = _NO_OPTIONS
+    ) -> int:
         def transaction() -> int:
             conn = self._conn
             conn.execute("BEGIN IMMEDIATE")
             try:
+                _check_expected(conn, options.expected_version)
                 change(conn)
-                conn.execute("UPDATE config_version SET version = version + 1 WHERE id = 1")
-                version = _version(conn)
+                version = _bump(conn, options.audit)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -97,14 +178,18 @@ class ConfigStore:
         conn = self._conn
         conn.execute("BEGIN")
         try:
-            snapshot = config_service_pb2.ConfigSnapshot(
-                version=_version(conn),
-                models=_select_models(conn, after="", limit=-1),
-                feature_settings=_select_features(conn, after="", limit=-1),
-            )
+            snapshot = self._snapshot(conn)
         finally:
             conn.execute("COMMIT")
         return snapshot
+
+    @staticmethod
+    def _snapshot(conn: sqlite3.Connection) -> config_service_pb2.ConfigSnapshot:
+        return config_service_pb2.ConfigSnapshot(
+            version=_version(conn),
+            models=_select_models(conn, after="", limit=-1),
+            feature_settings=_select_features(conn, after="", limit=-1),
+        )
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -130,6 +215,52 @@ def _version(conn: sqlite3.Connection) -> int:
     return version
 
 
+def _check_expected(conn: sqlite3.Connection, expected: int) -> None:
+    if expected and (current := _version(conn)) != expected:
+        raise Aborted(
+            f"expected_version: the configuration changed since version {expected} (it is now at "
+            f"{current}); read it again and retry",
+            field="expected_version",
+            metadata={"expected_version": str(expected), "version": str(current)},
+        )
+
+
+def _bump(conn: sqlite3.Connection, audit: AuditEntry | None) -> int:
+    """Move to the next version and record who made the change."""
+    conn.execute("UPDATE config_version SET version = version + 1 WHERE id = 1")
+    version = _version(conn)
+    if audit is not None:
+        conn.execute(
+            "INSERT INTO audit_events (version, at_unix_ms, subject, method, changes) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (
+                version,
+                int(time.time() * 1000),
+                audit.subject,
+                audit.method,
+                json.dumps(list(audit.changes)),
+            ),
+        )
+    return version
+
+
+def _select_audit(
+    conn: sqlite3.Connection, *, before: int, limit: int
+) -> list[config_service_pb2.AuditEvent]:
+    events = []
+    for version, at_ms, subject, method, changes in conn.execute(
+        "SELECT version, at_unix_ms, subject, method, changes FROM audit_events "
+        "WHERE ? = 0 OR version < ? ORDER BY version DESC LIMIT ?",
+        (before, before, limit),
+    ):
+        event = config_service_pb2.AuditEvent(
+            version=version, subject=subject, method=method, changes=json.loads(changes)
+        )
+        event.time.FromMilliseconds(at_ms)
+        events.append(event)
+    return events
+
+
 def _insert_model(conn: sqlite3.Connection, model: config_service_pb2.Model) -> None:
     if conn.execute("SELECT 1 FROM models WHERE name = ?", (model.name,)).fetchone():
         raise AlreadyExists(f"model {model.name!r} already exists", metadata={"model": model.name})
@@ -137,7 +268,8 @@ def _insert_model(conn: sqlite3.Connection, model: config_service_pb2.Model) -> 
     limits = target.limits
     has_timeout = limits.HasField("timeout")
     conn.execute(
-        f"INSERT INTO models ({_MODEL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+        f"INSERT INTO models ({_MODEL_COLUMNS}) "  # noqa: S608
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             model.name,
             model.family,
@@ -149,8 +281,28 @@ def _insert_model(conn: sqlite3.Connection, model: config_service_pb2.Model) -> 
             limits.timeout.nanos if has_timeout else None,
             limits.max_output_tokens,
             limits.max_concurrent_requests,
+            *(
+                getattr(limits, name).ToNanoseconds() if limits.HasField(name) else None
+                for name in _OPTIONAL_DURATIONS
+            ),
+            limits.max_retries if limits.HasField("max_retries") else None,
+            _options_blob(target),
         ),
     )
+    if model.api_key_env:
+        conn.execute(
+            "INSERT INTO model_api_key_env (model, env_var) VALUES (?, ?)",
+            (model.name, model.api_key_env),
+        )
+
+
+def _options_blob(target: common_pb2.ModelTarget) -> bytes | None:
+    options = target.WhichOneof("platform_options")
+    if options is None:
+        return None
+    holder = common_pb2.ModelTarget()
+    getattr(holder, options).CopyFrom(getattr(target, options))
+    return holder.SerializeToString()
 
 
 def _delete_model(conn: sqlite3.Connection, name: str) -> None:
@@ -173,7 +325,7 @@ def _delete_model(conn: sqlite3.Connection, name: str) -> None:
 def _replace_feature_setting(
     conn: sqlite3.Connection, setting: config_service_pb2.FeatureSetting
 ) -> None:
-    _require_models(conn, setting.models)
+    _require_models(conn, setting.models, setting.feature)
     conn.execute(
         "INSERT INTO feature_settings (feature, disabled) VALUES (?, ?) "
         "ON CONFLICT (feature) DO UPDATE SET disabled = excluded.disabled",
@@ -186,13 +338,14 @@ def _replace_feature_setting(
     )
 
 
-def _require_models(conn: sqlite3.Connection, names: Sequence[str]) -> None:
+def _require_models(conn: sqlite3.Connection, names: Sequence[str], feature: str) -> None:
+    """Every model exists and its family can serve `feature`."""
     if not names:
         return
     known = {
-        row[0]
+        row[0]: row[1]
         for row in conn.execute(
-            f"SELECT name FROM models WHERE name IN ({', '.join('?' * len(names))})",  # noqa: S608
+            f"SELECT name, family FROM models WHERE name IN ({', '.join('?' * len(names))})",  # noqa: S608
             tuple(names),
         )
     }
@@ -204,6 +357,8 @@ def _require_models(conn: sqlite3.Connection, names: Sequence[str]) -> None:
             field="feature_setting.models",
             metadata={"models": listed},
         )
+    for name in names:
+        catalog.check_assignment(feature, name, known[name], field="feature_setting.models")
 
 
 def _select_models(
@@ -213,15 +368,32 @@ def _select_models(
         f"SELECT {_MODEL_COLUMNS} FROM models WHERE name > ? ORDER BY name LIMIT ?",  # noqa: S608
         (after, limit),
     )
-    return [_model_from_row(row) for row in rows]
+    models = [_model_from_row(row) for row in rows]
+    if models:
+        by_name = {model.name: model for model in models}
+        for name, env_var in conn.execute(
+            "SELECT model, env_var FROM model_api_key_env WHERE model >= ? AND model <= ?",
+            (models[0].name, models[-1].name),
+        ):
+            if name in by_name:
+                by_name[name].api_key_env = env_var
+    return models
 
 
 def _model_from_row(row: tuple[Any, ...]) -> config_service_pb2.Model:
-    name, family, platform, endpoint, identifier, sealed, seconds, nanos, max_out, max_conc = row
+    name, family, platform, endpoint, identifier, sealed, seconds, nanos, max_out, max_conc = row[
+        :10
+    ]
+    *durations, max_retries, options = row[10:]
     limits = common_pb2.ModelLimits(max_output_tokens=max_out, max_concurrent_requests=max_conc)
     if seconds is not None:
         limits.timeout.seconds = seconds
         limits.timeout.nanos = nanos
+    for duration_name, value in zip(_OPTIONAL_DURATIONS, durations, strict=True):
+        if value is not None:
+            getattr(limits, duration_name).FromNanoseconds(value)
+    if max_retries is not None:
+        limits.max_retries = max_retries
     target = common_pb2.ModelTarget(
         name=name,
         family=family,
@@ -231,6 +403,8 @@ def _model_from_row(row: tuple[Any, ...]) -> config_service_pb2.Model:
         sealed_api_key=sealed,
         limits=limits,
     )
+    if options is not None:
+        target.MergeFromString(options)
     return config_service_pb2.Model(name=name, family=family, target=target)
 
 

@@ -29,11 +29,13 @@ class HttpClients:
             client = self._clients[origin] = self._new_client()
         return client
 
-    def request_timeout(self, whole_s: float) -> httpx.Timeout:
-        """Per-request timeouts: connecting is bounded by the setting; reads and writes only by
-        the whole request's budget, which the caller enforces as one deadline."""
+    def request_timeout(self, whole_s: float, connect_s: float | None = None) -> httpx.Timeout:
+        """Per-request timeouts: connecting is bounded by the model's connect timeout (or the
+        setting); reads and writes only by the whole request's budget, which the caller
+        enforces as one deadline (with the first-token and idle clocks, see deadlines.py)."""
+        connect_s = self._settings.connect_timeout_s if connect_s is None else connect_s
         return httpx.Timeout(
-            connect=min(self._settings.connect_timeout_s, whole_s),
+            connect=min(connect_s, whole_s),
             read=whole_s,
             write=whole_s,
             pool=whole_s,

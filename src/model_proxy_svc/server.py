@@ -20,6 +20,7 @@ from aigw_common.grpc_server import (
 from aigw_common.log_setup import configure_logging
 from aigw_common.secrets_box import SecretsBox, load_or_create_key
 from aigw_common.settings import Settings
+from model_proxy_svc.bedrock_clients import BedrockClients
 from model_proxy_svc.clients import HttpClients
 from model_proxy_svc.servicer import ModelProxyServicer
 
@@ -33,15 +34,20 @@ async def build_server(
     *,
     clients: HttpClients,
     secrets: SecretsBox | None = None,
+    bedrock: BedrockClients | None = None,
 ) -> tuple[grpc.aio.Server, int]:
-    """The bound, not yet started server. The caller owns `clients` and closes them after the
-    server stops; `secrets` defaults to the key at `settings.sealing_key_path`."""
+    """The bound, not yet started server. The caller owns `clients` and `bedrock` and closes
+    them after the server stops; `secrets` defaults to the key at `settings.sealing_key_path`;
+    without `bedrock` the server makes its own (its threads start only when a Bedrock model is
+    used, and end with the process)."""
     section = settings.model_proxy
     if secrets is None:
         secrets = SecretsBox(load_or_create_key(settings.sealing_key_path))
+    if bedrock is None:
+        bedrock = BedrockClients(section, settings.aws_bedrock_runtime_endpoint)
     server = create_server(section, domain=_DOMAIN)
     pb_grpc.add_ModelProxyServiceServicer_to_server(
-        ModelProxyServicer(section, clients, secrets), server
+        ModelProxyServicer(section, clients, secrets, bedrock), server
     )
     await add_standard_services(
         server,
@@ -57,10 +63,11 @@ async def serve(settings: Settings) -> None:
     """Serve until SIGTERM/SIGINT, then drain and close every upstream connection."""
     health_servicer = grpc_health.aio.HealthServicer()
     clients = HttpClients(settings.model_proxy)
+    bedrock = BedrockClients(settings.model_proxy, settings.aws_bedrock_runtime_endpoint)
     try:
         secrets = SecretsBox(load_or_create_key(settings.sealing_key_path))
         server, port = await build_server(
-            settings, health_servicer, clients=clients, secrets=secrets
+            settings, health_servicer, clients=clients, secrets=secrets, bedrock=bedrock
         )
         await server.start()
         await set_serving(health_servicer, [SERVICE_NAME], True)
@@ -73,6 +80,7 @@ async def serve(settings: Settings) -> None:
         )
     finally:
         await clients.aclose()
+        await bedrock.aclose()
 
 
 def main() -> None:
@@ -80,4 +88,6 @@ def main() -> None:
     configure_logging(settings.logging, "model_proxy_svc")
     # httpx logs every upstream request at INFO; on the hot path that is noise, not signal.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # botocore logs credential lookups and retries at INFO; same reasoning.
+    logging.getLogger("botocore").setLevel(logging.WARNING)
     asyncio.run(serve(settings))

@@ -11,11 +11,13 @@ from aigw.modelproxy.v1 import model_proxy_service_pb2_grpc as pb_grpc
 from aigw_common.errors import InvalidArgument
 from aigw_common.secrets_box import SecretsBox
 from aigw_common.settings import ModelProxySettings
+from model_proxy_svc.bedrock_clients import BedrockClients
 from model_proxy_svc.clients import HttpClients
-from model_proxy_svc.deadlines import stream_within_deadline, within_deadline
+from model_proxy_svc.deadlines import call_with_retries, guarded_stream, within_deadline
 from model_proxy_svc.limits import ConcurrencyLimiter
 from model_proxy_svc.providers import Providers
 from model_proxy_svc.providers.base import Chunk, GenerationRequest, Provider, Upstream, Usage
+from model_proxy_svc.retries import RetryPolicy
 from model_proxy_svc.validation import (
     check_generation,
     check_target,
@@ -33,19 +35,26 @@ class ModelProxyServicer(pb_grpc.ModelProxyServiceServicer):
     """Relays generations to model servers; see the service's proto for the status codes."""
 
     def __init__(
-        self, settings: ModelProxySettings, clients: HttpClients, secrets: SecretsBox
+        self,
+        settings: ModelProxySettings,
+        clients: HttpClients,
+        secrets: SecretsBox,
+        bedrock: BedrockClients,
     ) -> None:
-        self._providers = Providers(clients)
+        self._providers = Providers(clients, bedrock)
         self._limiter = ConcurrencyLimiter()
         self._secrets = secrets
-        self._default_timeout_s = settings.default_timeout_s
+        self._settings = settings
+        self._retries = RetryPolicy(settings)
 
     async def Generate(self, request: pb.GenerateRequest, context: Context) -> pb.GenerateResponse:
         provider, generation = self._prepare(request, context)
         upstream = generation.upstream
         limit = request.generation.target.limits.max_concurrent_requests
         with self._limiter.slot(upstream.model_name, limit):
-            completion = await within_deadline(provider.generate(generation), upstream)
+            completion = await call_with_retries(
+                lambda: provider.generate(generation), upstream, self._retries
+            )
         return pb.GenerateResponse(
             text=completion.text,
             finish_reason=completion.finish_reason,
@@ -61,7 +70,7 @@ class ModelProxyServicer(pb_grpc.ModelProxyServiceServicer):
         with self._limiter.slot(upstream.model_name, limit):
             # If the caller cancels, grpc closes this generator at its `yield`; aclosing then
             # closes the adapter's, whose `async with` closes the upstream HTTP response.
-            chunks = stream_within_deadline(provider.stream(generation), upstream)
+            chunks = guarded_stream(lambda: provider.stream(generation), upstream, self._retries)
             async with aclosing(chunks):
                 async for chunk in chunks:
                     yield _chunk(chunk)
@@ -96,7 +105,7 @@ class ModelProxyServicer(pb_grpc.ModelProxyServiceServicer):
         return upstream_of(
             target,
             api_key=api_key,
-            default_timeout_s=self._default_timeout_s,
+            settings=self._settings,
             remaining_s=context.time_remaining(),
         )
 

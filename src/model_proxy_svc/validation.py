@@ -10,13 +10,26 @@ import math
 from collections.abc import Sequence
 
 import httpx
+from google.protobuf import duration_pb2
 
 from aigw.common.v1 import common_pb2
 from aigw.modelproxy.v1 import model_proxy_service_pb2 as pb
 from aigw_common.errors import InvalidArgument
-from model_proxy_svc.providers.base import ChatMessage, ChatRole, GenerationRequest, Upstream
+from aigw_common.settings import ModelProxySettings
+from model_proxy_svc.providers.base import (
+    AzureTarget,
+    ChatMessage,
+    ChatRole,
+    GenerationRequest,
+    Upstream,
+)
 
 MAX_STOP_SEQUENCES = 16
+MAX_RETRIES = 10
+_OPTIONS_BY_PLATFORM = {
+    common_pb2.PLATFORM_AZURE_OPENAI: "azure",
+    common_pb2.PLATFORM_BEDROCK: "bedrock",
+}
 _ROLES: dict[int, ChatRole] = {
     common_pb2.ROLE_SYSTEM: "system",
     common_pb2.ROLE_USER: "user",
@@ -29,20 +42,31 @@ def _invalid(field: str, problem: str) -> InvalidArgument:
 
 
 def check_target(target: common_pb2.ModelTarget, field: str) -> None:
-    """Platform, endpoint and limits must make sense (identifier is checked by the caller,
-    since ListProviderModels does not need one)."""
+    """Platform, endpoint, limits and options must make sense (identifier is checked by the
+    caller, since ListProviderModels does not need one)."""
     if target.platform == common_pb2.PLATFORM_UNSPECIFIED:
         raise _invalid(f"{field}.platform", "must be set, e.g. PLATFORM_OPENAI_COMPATIBLE")
     if target.platform not in common_pb2.Platform.values():
         raise _invalid(f"{field}.platform", f"has unknown value {target.platform}")
-    check_endpoint(target.endpoint, f"{field}.endpoint")
+    # Bedrock's endpoint is optional: AWS's own, unless a private (VPC) endpoint is given.
+    if target.endpoint or target.platform != common_pb2.PLATFORM_BEDROCK:
+        check_endpoint(target.endpoint, f"{field}.endpoint")
+    options = target.WhichOneof("platform_options")
+    wanted = _OPTIONS_BY_PLATFORM.get(target.platform)
+    if options is not None and options != wanted:
+        name = common_pb2.Platform.Name(target.platform)
+        raise _invalid(f"{field}.{options}", f"does not apply to platform {name}")
     limits = target.limits
-    if limits.timeout.seconds < 0 or limits.timeout.nanos < 0:
-        raise _invalid(f"{field}.limits.timeout", "must not be negative")
+    for duration in ("timeout", "connect_timeout", "first_token_timeout", "idle_timeout"):
+        value = getattr(limits, duration)
+        if value.seconds < 0 or value.nanos < 0:
+            raise _invalid(f"{field}.limits.{duration}", "must not be negative")
     if limits.max_output_tokens < 0:
         raise _invalid(f"{field}.limits.max_output_tokens", "must not be negative")
     if limits.max_concurrent_requests < 0:
         raise _invalid(f"{field}.limits.max_concurrent_requests", "must not be negative")
+    if limits.HasField("max_retries") and not 0 <= limits.max_retries <= MAX_RETRIES:
+        raise _invalid(f"{field}.limits.max_retries", f"must be 0 to {MAX_RETRIES}")
 
 
 def check_endpoint(endpoint: str, field: str) -> None:
@@ -62,22 +86,43 @@ def upstream_of(
     target: common_pb2.ModelTarget,
     *,
     api_key: str | None,
-    default_timeout_s: float,
+    settings: ModelProxySettings,
     remaining_s: float | None,
 ) -> Upstream:
-    """Where to send a checked target's request, with its whole-request timeout capped by the
-    caller's remaining time."""
-    timeout = target.limits.timeout
-    timeout_s = timeout.seconds + timeout.nanos / 1e9 or default_timeout_s
+    """Where to send a checked target's request: its limits, or the settings' defaults where
+    the model sets none, with the whole-request timeout capped by the caller's remaining time."""
+    limits = target.limits
+    model_timeout_s = timeout_s = _seconds(limits.timeout) or settings.default_timeout_s
     if remaining_s is not None:
         timeout_s = max(min(timeout_s, remaining_s), 0.001)
+    azure = None
+    if target.platform == common_pb2.PLATFORM_AZURE_OPENAI:
+        options = target.azure
+        azure = AzureTarget(
+            api_version=options.api_version or settings.azure_api_version,
+            v1_api=options.api == common_pb2.AZURE_API_V1,
+            entra_bearer=options.auth == common_pb2.AZURE_AUTH_ENTRA_BEARER,
+        )
     return Upstream(
         model_name=target.name or target.identifier,
         endpoint=target.endpoint,
         identifier=target.identifier,
         timeout_s=timeout_s,
         api_key=api_key,
+        connect_timeout_s=_seconds(limits.connect_timeout) or settings.connect_timeout_s,
+        first_token_timeout_s=_seconds(limits.first_token_timeout)
+        or settings.first_token_timeout_s,
+        idle_timeout_s=_seconds(limits.idle_timeout) or settings.idle_timeout_s,
+        max_retries=limits.max_retries if limits.HasField("max_retries") else settings.max_retries,
+        max_output_tokens=limits.max_output_tokens,
+        model_timeout_s=model_timeout_s,
+        azure=azure,
+        region=target.bedrock.region,
     )
+
+
+def _seconds(duration: duration_pb2.Duration) -> float:
+    return duration.seconds + duration.nanos / 1e9
 
 
 def check_generation(generation: pb.Generation, field: str) -> None:

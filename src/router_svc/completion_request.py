@@ -10,7 +10,7 @@ from aigw_common import catalog
 from aigw_common.catalog import Feature, FeatureKind
 from aigw_common.errors import InvalidArgument
 from aigw_common.generation_parameters import check_parameters
-from router_svc.prompt_invocations import invocation_completion, named_prompt
+from router_svc.prompt_invocations import invocation_completion, invocation_feature
 
 MAX_FILE_NAME_CHARS = 255
 MAX_CONTENT_CHARS = 100_000
@@ -91,9 +91,9 @@ def _check_invocation(completion: router_service_pb2.Completion) -> Feature:
             "completion.chat, completion.prompt and completion.verbatim unset",
             field="completion.invocation",
         )
-    prompt, feature = named_prompt(completion.invocation)
+    feature = invocation_feature(completion.invocation)
     check_parameters(completion.parameters, "completion.parameters")
-    rendered = invocation_completion(completion.invocation, prompt, completion.parameters)
+    rendered = invocation_completion(completion.invocation, feature)
     _check_chat(rendered.chat, field="completion.invocation.inputs")
     return feature
 

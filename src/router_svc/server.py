@@ -19,8 +19,11 @@ from aigw_common.grpc_server import (
     set_serving,
 )
 from aigw_common.log_setup import configure_logging
+from aigw_common.scopes import CONFIG_READ
+from aigw_common.service_token import ServiceToken
 from aigw_common.settings import Settings
 from aigw_common.token_verifier import JwksCache, TokenVerifier
+from auth_svc.admin_credential import load_or_create_admin_credential
 from router_svc.authentication import AuthenticationInterceptor
 from router_svc.config_cache import ConfigCache
 from router_svc.servicer import RouterServicer
@@ -88,7 +91,14 @@ async def serve(settings: Settings) -> None:
     config_channel = open_channel(settings.config_svc.address)
     proxy_channel = open_channel(settings.model_proxy.address)
     keys = JwksCache.from_auth_channel(auth_channel, settings.auth)
-    config = ConfigCache(config_channel)
+    # The router reads config_svc with a token it mints for itself (see service_token.py).
+    token = ServiceToken(
+        auth_channel,
+        lambda: load_or_create_admin_credential(settings),
+        subject="router_svc",
+        scopes=[CONFIG_READ],
+    )
+    config = ConfigCache(config_channel, token.metadata)
     health_servicer = health.aio.HealthServicer()
     server, port = await build_server(
         settings,

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import grpc
 import structlog
 
+from aigw.common.v1 import common_pb2
 from aigw.config.v1 import config_service_pb2
 from aigw.modelproxy.v1 import model_proxy_service_pb2
 from aigw.router.v1 import router_service_pb2, router_service_pb2_grpc
@@ -16,13 +17,14 @@ from aigw_common.channels import downstream_timeout
 from aigw_common.errors import AigwError, UpstreamUnavailable
 from aigw_common.grpc_errors import from_rpc_error
 from aigw_common.settings import CustomModelsSettings
+from aigw_prompts import PostProcessing, prepare_check
 from router_svc.authentication import current_principal, require_scope
 from router_svc.completion_request import check_completion
 from router_svc.config_cache import ConfigCache
 from router_svc.custom_models import custom_model
 from router_svc.model_access import addressable_model, list_page
-from router_svc.prompt_invocations import invocation_completion, named_prompt
-from router_svc.prompts import render
+from router_svc.prompt_invocations import CHECK_PROMPT_ID, invocation_completion
+from router_svc.prompts import PreparedPrompt, prepare
 
 if TYPE_CHECKING:
     from aigw.modelproxy.v1.model_proxy_service_pb2_grpc import ModelProxyServiceAsyncStub
@@ -30,7 +32,8 @@ if TYPE_CHECKING:
 
 _log = structlog.get_logger(__name__)
 
-_Attempt = tuple[config_service_pb2.Model, model_proxy_service_pb2.Generation]
+_Attempt = tuple[config_service_pb2.Model, PreparedPrompt]
+_VERBATIM = "verbatim"
 
 
 class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
@@ -64,24 +67,30 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
         if self._custom_models.disable_streaming:
             # AIGW_CUSTOM_MODELS__DISABLE_STREAMING: for model servers whose streaming is
             # broken. The caller still gets a stream: one chunk with the whole answer.
-            answer = await self._complete(attempts, context)
+            whole = await self._complete(attempts, context)
             yield router_service_pb2.StreamCompleteResponse(
-                text=answer.text,
-                finish_reason=answer.finish_reason,
-                usage=answer.usage,
-                served_by=answer.served_by,
+                text=whole.text,
+                finish_reason=whole.finish_reason,
+                usage=whole.usage,
+                served_by=whole.served_by,
             )
             return
-        for number, (model, generation) in enumerate(attempts, start=1):
+        for number, (model, prompt) in enumerate(attempts, start=1):
             call = self._proxy.StreamGenerate(
-                model_proxy_service_pb2.StreamGenerateRequest(generation=generation),
-                timeout=self._timeout(model, context),
+                model_proxy_service_pb2.StreamGenerateRequest(generation=prompt.generation),
+                timeout=self._timeout(model, prompt, context),
             )
+            # Holds back only text that may turn out to be a fence or a repeated suffix.
+            answer = prompt.postprocessing.start()
             started = False
             try:
                 async for chunk in call:
+                    last = chunk.finish_reason != common_pb2.FINISH_REASON_UNSPECIFIED
+                    text = answer.feed(chunk.text) + (answer.finish() if last else "")
+                    if not (text or last or chunk.HasField("usage")):
+                        continue
                     response = router_service_pb2.StreamCompleteResponse(
-                        text=chunk.text, finish_reason=chunk.finish_reason
+                        text=text, finish_reason=chunk.finish_reason
                     )
                     if chunk.HasField("usage"):
                         response.usage.CopyFrom(chunk.usage)
@@ -109,11 +118,11 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
     async def _complete(
         self, attempts: list[_Attempt], context: Context
     ) -> router_service_pb2.CompleteResponse:
-        for number, (model, generation) in enumerate(attempts, start=1):
+        for number, (model, prompt) in enumerate(attempts, start=1):
             try:
                 response = await self._proxy.Generate(
-                    model_proxy_service_pb2.GenerateRequest(generation=generation),
-                    timeout=self._timeout(model, context),
+                    model_proxy_service_pb2.GenerateRequest(generation=prompt.generation),
+                    timeout=self._timeout(model, prompt, context),
                 )
             except grpc.aio.AioRpcError as rpc_error:
                 error = from_rpc_error(rpc_error)
@@ -122,7 +131,7 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
                 _log.warning("model unavailable; trying fallback", model=model.name)
                 continue
             return router_service_pb2.CompleteResponse(
-                text=response.text,
+                text=prompt.postprocessing.apply(response.text),
                 finish_reason=response.finish_reason,
                 usage=response.usage,
                 served_by=_served_by(model),
@@ -145,27 +154,32 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
             models = self._config.models_for(feature.name)
         attempts: list[_Attempt] = []
         for model in models:
-            generation = _generation(feature, completion, model.family)
-            generation.target.CopyFrom(model.target)
-            attempts.append((model, generation))
+            prompt = _prepared(feature, completion, model.family)
+            prompt.generation.target.CopyFrom(model.target)
+            attempts.append((model, prompt))
         return attempts
 
-    def _timeout(self, model: config_service_pb2.Model, context: Context) -> float:
+    def _timeout(
+        self, model: config_service_pb2.Model, prompt: PreparedPrompt, context: Context
+    ) -> float:
+        """The model's own timeout, else the prompt template's, else the service default."""
         limit = model.target.limits.timeout
         model_timeout = limit.ToTimedelta().total_seconds() if limit.ByteSize() else 0.0
-        return downstream_timeout(context, model_timeout or self._default_timeout_s)
+        timeout = model_timeout or prompt.timeout_s or self._default_timeout_s
+        return downstream_timeout(context, timeout)
 
 
-def _generation(
+def _prepared(
     feature: Feature | None, completion: router_service_pb2.Completion, family: str
-) -> model_proxy_service_pb2.Generation:
+) -> PreparedPrompt:
     if completion.HasField("invocation"):
-        prompt, feature = named_prompt(completion.invocation)
-        rendered = invocation_completion(completion.invocation, prompt, completion.parameters)
-        return render(feature, rendered, family)
+        assert feature is not None  # check_completion resolved the prompt's feature
+        if completion.invocation.prompt_id == CHECK_PROMPT_ID:
+            return prepare_check(family)
+        return prepare(feature, invocation_completion(completion.invocation, feature), family)
     if feature is None or completion.verbatim:
-        return _verbatim(completion)
-    return render(feature, completion, family)
+        return PreparedPrompt(_verbatim(completion), _VERBATIM, None, PostProcessing())
+    return prepare(feature, completion, family)
 
 
 def _verbatim(completion: router_service_pb2.Completion) -> model_proxy_service_pb2.Generation:

@@ -12,10 +12,14 @@ from grpc_health.v1 import health
 
 from aigw.common.v1 import common_pb2
 from aigw.config.v1 import config_service_pb2, config_service_pb2_grpc
+from aigw_common import scopes
 from aigw_common.grpc_server import set_serving
 from aigw_common.secrets_box import SecretsBox
 from aigw_common.settings import Settings
+from aigw_common.token_verifier import TokenVerifier
+from auth_svc.tokens import TokenIssuer
 from config_svc.server import SERVICE_NAME, build_server, open_secrets_box, open_store
+from tests.auth_support import authorized_channel, bearer, issuer_for
 
 if TYPE_CHECKING:
     from aigw.config.v1.config_service_pb2_grpc import ConfigServiceAsyncStub
@@ -23,28 +27,39 @@ if TYPE_CHECKING:
 
 @dataclass
 class RunningService:
+    # Its calls carry an `aigw_admin` token for subject "tester" unless they bring their own.
     stub: ConfigServiceAsyncStub
     channel: grpc.aio.Channel
     box: SecretsBox
     port: int
+    issuer: TokenIssuer
 
 
 @asynccontextmanager
 async def running_service(settings: Settings) -> AsyncIterator[RunningService]:
-    """Start config_svc the way `serve` does, on `settings.data_dir`; stop it on exit."""
+    """Start config_svc the way `serve` does, on `settings.data_dir`, checking tokens signed
+    with auth_svc's key store; stop it on exit."""
     box = await open_secrets_box(settings)
     store = await open_store(settings)
+    keys, issuer = issuer_for(settings)
     health_servicer = health.aio.HealthServicer()
-    server, port = await build_server(settings, health_servicer, store=store, box=box)
+    server, port = await build_server(
+        settings,
+        health_servicer,
+        store=store,
+        box=box,
+        verifier=TokenVerifier(keys, settings.auth),
+    )
     await server.start()
     await set_serving(health_servicer, [SERVICE_NAME], True)
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    channel = authorized_channel(f"127.0.0.1:{port}", lambda: bearer(issuer, scopes.ADMIN))
     try:
         yield RunningService(
             stub=config_service_pb2_grpc.ConfigServiceStub(channel),
             channel=channel,
             box=box,
             port=port,
+            issuer=issuer,
         )
     finally:
         await channel.close()

@@ -10,7 +10,9 @@ import structlog
 
 from aigw.common.v1 import common_pb2
 from aigw.config.v1 import config_service_pb2
+from aigw_common import scopes
 from aigw_common.grpc_errors import from_rpc_error
+from tests.auth_support import bearer
 from tests.config_svc.support import RunningService, feature_request, model_request
 
 if TYPE_CHECKING:
@@ -116,11 +118,14 @@ async def test_api_key_is_sealed_and_never_returned_or_logged(service: RunningSe
     assert all(_API_KEY not in repr(entry) for entry in logs)
 
 
-async def test_change_log_says_who_what_and_version(stub: ConfigServiceAsyncStub) -> None:
+async def test_change_log_says_who_what_and_version(service: RunningService) -> None:
+    # The subject comes from the verified token, not from a claim in the metadata.
+    metadata = [
+        *bearer(service.issuer, scopes.ADMIN, subject="admin@example"),
+        ("x-aigw-subject", "someone-else"),
+    ]
     with structlog.testing.capture_logs() as logs:
-        response = await stub.CreateModel(
-            model_request("logged"), metadata=(("x-aigw-subject", "admin@example"),)
-        )
+        response = await service.stub.CreateModel(model_request("logged"), metadata=metadata)
 
     entry = next(entry for entry in logs if entry["event"] == "model created")
     assert entry["subject"] == "admin@example"

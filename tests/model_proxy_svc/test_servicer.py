@@ -364,16 +364,3 @@ async def test_concurrency_limit_per_model(proxy: Proxy, simulator: BackgroundSi
     assert await _wait_for(lambda: _records(simulator)[0]["disconnected"], timeout_s=1.0)
     response = await proxy.stub.Generate(pb.GenerateRequest(generation=generation))
     assert response.text == simulated_text(2)
-
-
-async def test_unsupported_platform_is_failed_precondition(
-    proxy: Proxy, simulator: BackgroundSimulator
-) -> None:
-    generation = chat(simulator.endpoint, platform=common_pb2.PLATFORM_BEDROCK)
-
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await proxy.stub.Generate(pb.GenerateRequest(generation=generation))
-    error = caught.value
-
-    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert "PLATFORM_BEDROCK is not supported yet" in details(error)

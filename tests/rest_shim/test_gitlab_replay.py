@@ -13,6 +13,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from aigw_common.settings import CustomModelsSettings, Settings
+from aigw_prompts import prepare_check
 from aigw_simulator import SimulatorConfig, simulated_text
 from aigw_simulator.plan import count_prompt_tokens
 from tests.rest_shim.conftest import Gateway
@@ -217,7 +218,8 @@ async def test_rails_test_connection(self_hosted: Gateway) -> None:
     assert response.status_code == 200
     assert response.json() == ANSWER
     [record] = self_hosted.records()
-    assert record["body"]["max_tokens"] == 12
+    # The registry's check prompt for the family named in model_metadata.
+    assert record["body"]["max_tokens"] == prepare_check("mistral").generation.parameters.max_tokens
 
 
 async def test_a_wrong_model_key_fails_the_connection_test_as_gitlab_does(

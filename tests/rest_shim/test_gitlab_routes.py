@@ -171,6 +171,8 @@ async def test_each_invokable_is_served_by_its_feature(
     assert response.status_code == 200
     [completion] = router.servicer.completions
     assert completion.feature == feature
+    # Rails' prompt goes to the model as it is.
+    assert completion.verbatim
     assert [(m.role, m.content) for m in completion.chat.messages] == [
         (common_pb2.ROLE_USER, "Explain this code")
     ]

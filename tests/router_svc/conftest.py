@@ -17,6 +17,7 @@ from grpc_health.v1 import health
 from aigw.common.v1 import common_pb2
 from aigw.config.v1 import config_service_pb2, config_service_pb2_grpc
 from aigw.router.v1 import router_service_pb2_grpc
+from aigw_common import scopes
 from aigw_common.channels import open_channel
 from aigw_common.grpc_server import set_serving
 from aigw_common.settings import Settings
@@ -28,7 +29,8 @@ from config_svc import server as config_server
 from model_proxy_svc import server as proxy_server
 from model_proxy_svc.clients import HttpClients
 from router_svc import server as router_server
-from router_svc.config_cache import ConfigCache
+from router_svc.config_cache import ConfigCache, Credentials
+from tests.auth_support import authorized_channel, bearer
 from tests.polling import eventually
 
 if TYPE_CHECKING:
@@ -92,7 +94,11 @@ async def running_stack(settings: Settings, simulator: BackgroundSimulator) -> A
     keys = KeyStore.load_or_create(settings.data_dir, settings.auth.algorithm)
     store = await config_server.open_store(settings)
     box = await config_server.open_secrets_box(settings)
-    config, config_port = await config_server.build_server(settings, store=store, box=box)
+    verifier = TokenVerifier(keys, settings.auth)
+    issuer = TokenIssuer(keys, settings.auth)
+    config, config_port = await config_server.build_server(
+        settings, store=store, box=box, verifier=verifier
+    )
     clients = HttpClients(settings.model_proxy)
     proxy, proxy_port = await proxy_server.build_server(settings, clients=clients, secrets=box)
     await config.start()
@@ -100,7 +106,7 @@ async def running_stack(settings: Settings, simulator: BackgroundSimulator) -> A
 
     config_channel = open_channel(f"127.0.0.1:{config_port}")
     proxy_channel = open_channel(f"127.0.0.1:{proxy_port}")
-    cache = ConfigCache(config_channel)
+    cache = ConfigCache(config_channel, _token_source(issuer, scopes.CONFIG_READ))
     cache.start()
     await asyncio.wait_for(cache.ready.wait(), 5)
     health_servicer = health.aio.HealthServicer()
@@ -108,7 +114,7 @@ async def running_stack(settings: Settings, simulator: BackgroundSimulator) -> A
         settings,
         health_servicer,
         config=cache,
-        verifier=TokenVerifier(keys, settings.auth),
+        verifier=verifier,
         proxy_channel=proxy_channel,
     )
     await router.start()
@@ -116,14 +122,16 @@ async def running_stack(settings: Settings, simulator: BackgroundSimulator) -> A
     try:
         async with (
             grpc.aio.insecure_channel(f"127.0.0.1:{router_port}") as router_channel,
-            grpc.aio.insecure_channel(f"127.0.0.1:{config_port}") as admin_channel,
+            authorized_channel(
+                f"127.0.0.1:{config_port}", lambda: bearer(issuer, scopes.ADMIN)
+            ) as admin_channel,
         ):
             yield Stack(
                 router=router_service_pb2_grpc.RouterServiceStub(router_channel),
                 config=config_service_pb2_grpc.ConfigServiceStub(admin_channel),
                 cache=cache,
                 simulator=simulator,
-                issuer=TokenIssuer(keys, settings.auth),
+                issuer=issuer,
                 router_port=router_port,
             )
     finally:
@@ -141,3 +149,10 @@ async def running_stack(settings: Settings, simulator: BackgroundSimulator) -> A
 async def stack(settings: Settings, simulator: BackgroundSimulator) -> AsyncIterator[Stack]:
     async with running_stack(settings, simulator) as running:
         yield running
+
+
+def _token_source(issuer: TokenIssuer, *scope_names: str) -> Credentials:
+    async def metadata() -> list[tuple[str, str]]:
+        return bearer(issuer, *scope_names, subject="router_svc")
+
+    return metadata

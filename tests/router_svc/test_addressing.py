@@ -11,6 +11,7 @@ from aigw.common.v1 import common_pb2
 from aigw.router.v1 import router_service_pb2
 from aigw_common import errors
 from aigw_common.grpc_errors import from_rpc_error
+from aigw_prompts import prepare_check
 from aigw_simulator import simulated_text
 from tests.router_svc.conftest import SIMULATED_TOKENS, Stack
 
@@ -150,24 +151,38 @@ async def test_a_verbatim_prompt_by_feature_goes_to_the_completions_api_as_is(
     assert "stop" not in record["body"]
 
 
-async def test_a_named_prompt_renders_its_inputs_for_the_features_model(configured: Stack) -> None:
+async def test_a_named_prompt_hands_its_inputs_to_the_features_template(
+    configured: Stack,
+) -> None:
+    await configured.assign("duo_chat_explain_code", "chat-model")
     inputs = struct_pb2.Struct()
     inputs.update({"code": "x = 1", "file": {"name": "a.py"}})
     completion = router_service_pb2.Completion(
-        invocation=router_service_pb2.PromptInvocation(
-            prompt_id="model_configuration/check", inputs=inputs
-        )
+        invocation=router_service_pb2.PromptInvocation(prompt_id="chat/explain_code", inputs=inputs)
+    )
+
+    answer = await _complete(configured, completion, "explain_code")
+
+    assert answer.served_by.model == "chat-model"
+    [record] = configured.simulator.state.recorder.snapshot()
+    last = record["body"]["messages"][-1]
+    assert last["role"] == "user"
+    assert last["content"].endswith('code:\nx = 1\n\nfile:\n{"name": "a.py"}')
+
+
+async def test_the_connection_check_is_the_registrys_check_prompt(configured: Stack) -> None:
+    completion = router_service_pb2.Completion(
+        invocation=router_service_pb2.PromptInvocation(prompt_id="model_configuration/check")
     )
 
     answer = await _complete(configured, completion, "complete_code")
 
     assert answer.served_by.model == "code-model"
+    expected = prepare_check("codestral").generation
     [record] = configured.simulator.state.recorder.snapshot()
-    assert record["body"]["max_tokens"] == 12
-    # Codestral refuses a system turn: it is merged into the user's.
-    [message] = record["body"]["messages"]
-    assert message["role"] == "user"
-    assert message["content"].endswith('code:\nx = 1\n\nfile:\n{"name": "a.py"}')
+    assert record["body"]["max_tokens"] == expected.parameters.max_tokens
+    sent = record["body"].get("prompt") or record["body"]["messages"][-1]["content"]
+    assert sent == (expected.prompt or expected.chat.messages[-1].content)
 
 
 async def test_named_prompts_need_their_features_scope_and_must_exist(configured: Stack) -> None:

@@ -14,19 +14,44 @@ FinishReason: TypeAlias = common_pb2.FinishReason.ValueType
 
 
 @dataclass(frozen=True)
+class AzureTarget:
+    """How to reach an Azure OpenAI deployment (from the target's AzureOptions)."""
+
+    api_version: str
+    v1_api: bool = False
+    entra_bearer: bool = False
+
+
+@dataclass(frozen=True)
 class Upstream:
     """Where a model lives and how to reach it. `model_name` (the operator's name) and the
-    endpoint appear in error messages; the API key never does."""
+    endpoint appear in error messages; the API key never does.
+
+    `timeout_s` bounds the whole exchange; `first_token_timeout_s` a stream's wait for its
+    first token, `idle_timeout_s` its silences between chunks (None: only `timeout_s`).
+    """
 
     model_name: str
     endpoint: str
     identifier: str
     timeout_s: float
     api_key: str | None = field(default=None, repr=False)
+    connect_timeout_s: float = 5.0
+    first_token_timeout_s: float | None = None
+    idle_timeout_s: float | None = None
+    max_retries: int = 0
+    max_output_tokens: int = 0
+    # The model's own whole-request timeout, before the caller's deadline capped `timeout_s`.
+    model_timeout_s: float = 60.0
+    azure: AzureTarget | None = None
+    # Bedrock: the region ("" = the AWS SDK's chain). An empty endpoint means AWS's default.
+    region: str = ""
 
     @property
     def display_endpoint(self) -> str:
         """The endpoint without user info or query, safe for messages and logs."""
+        if not self.endpoint:
+            return f"the AWS endpoint of region {self.region or '(AWS default)'}"
         scheme, _, rest = self.endpoint.partition("://")
         authority, slash, path = rest.partition("/")
         host = authority.rpartition("@")[2]

@@ -15,6 +15,7 @@ import httpx
 from httpx_sse import SSEError, aconnect_sse
 
 from aigw.common.v1 import common_pb2
+from aigw_common.errors import UpstreamError
 from aigw_common.request_context import request_id_var
 from model_proxy_svc.clients import HttpClients
 from model_proxy_svc.providers.base import (
@@ -48,21 +49,21 @@ class OpenAICompatibleProvider:
 
     async def stream(self, request: GenerationRequest) -> AsyncGenerator[Chunk, None]:
         upstream = request.upstream
-        path, body = _request_body(request, stream=True)
+        path, body = self._body(request, stream=True)
         client = self._clients.for_endpoint(upstream.endpoint)
         state = _StreamState(upstream)
         try:
             async with aconnect_sse(
                 client,
                 "POST",
-                _url(upstream, path),
+                self._url(upstream, path),
                 json=body,
-                headers=_headers(upstream),
-                timeout=self._clients.request_timeout(upstream.timeout_s),
+                headers=self._headers(upstream),
+                timeout=self._timeout(upstream),
             ) as source:
                 response = source.response
                 if response.status_code != 200:
-                    raise status_error(response.status_code, await response.aread(), upstream, path)
+                    raise self._status_error(response, await response.aread(), upstream, path)
                 # Reading on after [DONE] to the end of the body keeps the connection reusable.
                 async with aclosing(source.aiter_sse()) as events:
                     async for event in events:
@@ -79,7 +80,7 @@ class OpenAICompatibleProvider:
 
     async def generate(self, request: GenerationRequest) -> Completion:
         upstream = request.upstream
-        path, body = _request_body(request, stream=False)
+        path, body = self._body(request, stream=False)
         payload = await self._call(upstream, "POST", path, body)
         choices = payload.get("choices")
         choice = choices[0] if isinstance(choices, list) and choices else {}
@@ -109,15 +110,15 @@ class OpenAICompatibleProvider:
         try:
             response = await client.request(
                 method,
-                _url(upstream, path),
+                self._url(upstream, path),
                 json=body,
-                headers=_headers(upstream),
-                timeout=self._clients.request_timeout(upstream.timeout_s),
+                headers=self._headers(upstream),
+                timeout=self._timeout(upstream),
             )
         except httpx.HTTPError as error:
             raise transport_error(error, upstream) from None
         if response.status_code != 200:
-            raise status_error(response.status_code, response.content, upstream, path)
+            raise self._status_error(response, response.content, upstream, path)
         try:
             payload = response.json()
         except ValueError:
@@ -125,6 +126,28 @@ class OpenAICompatibleProvider:
         if not isinstance(payload, dict):
             raise protocol_error(upstream, "the body is not a JSON object")
         return payload
+
+    # What other OpenAI-style platforms (Azure) change: URL, headers, body, error wording.
+
+    def _url(self, upstream: Upstream, path: str) -> str:
+        return upstream.endpoint.rstrip("/") + path
+
+    def _headers(self, upstream: Upstream) -> dict[str, str]:
+        headers = request_id_header()
+        if upstream.api_key:
+            headers["Authorization"] = f"Bearer {upstream.api_key}"
+        return headers
+
+    def _body(self, request: GenerationRequest, *, stream: bool) -> tuple[str, dict[str, Any]]:
+        return request_body(request, stream=stream, model=request.upstream.identifier)
+
+    def _status_error(
+        self, response: httpx.Response, body: bytes, upstream: Upstream, path: str
+    ) -> UpstreamError:
+        return status_error(response.status_code, body, upstream, path, response.headers)
+
+    def _timeout(self, upstream: Upstream) -> httpx.Timeout:
+        return self._clients.request_timeout(upstream.timeout_s, upstream.connect_timeout_s)
 
 
 class _StreamState:
@@ -176,8 +199,12 @@ class _StreamState:
         return Chunk(finish.text, finish.finish_reason, self._usage)
 
 
-def _request_body(request: GenerationRequest, *, stream: bool) -> tuple[str, dict[str, Any]]:
-    body: dict[str, Any] = {"model": request.upstream.identifier}
+def request_body(
+    request: GenerationRequest, *, stream: bool, model: str | None, vllm_extras: bool = True
+) -> tuple[str, dict[str, Any]]:
+    """The path and body of an OpenAI-style request; `model` None leaves it out (Azure's
+    deployment URLs name the model), `vllm_extras` False drops vLLM-only fields."""
+    body: dict[str, Any] = {} if model is None else {"model": model}
     if request.prompt is not None:
         path = "/completions"
         body["prompt"] = request.prompt
@@ -192,7 +219,7 @@ def _request_body(request: GenerationRequest, *, stream: bool) -> tuple[str, dic
         body["top_p"] = request.top_p
     if request.stop:
         body["stop"] = list(request.stop)
-    if request.stop_token_ids:
+    if request.stop_token_ids and vllm_extras:
         body["stop_token_ids"] = list(request.stop_token_ids)
     body["stream"] = stream
     if stream:
@@ -200,18 +227,10 @@ def _request_body(request: GenerationRequest, *, stream: bool) -> tuple[str, dic
     return path, body
 
 
-def _url(upstream: Upstream, path: str) -> str:
-    return upstream.endpoint.rstrip("/") + path
-
-
-def _headers(upstream: Upstream) -> dict[str, str]:
-    headers: dict[str, str] = {}
+def request_id_header() -> dict[str, str]:
+    """The correlation id, as `X-Request-Id`, so it shows in the model server's own logs."""
     request_id = request_id_var.get()
-    if request_id:
-        headers["X-Request-Id"] = request_id
-    if upstream.api_key:
-        headers["Authorization"] = f"Bearer {upstream.api_key}"
-    return headers
+    return {"X-Request-Id": request_id} if request_id else {}
 
 
 def _choice_text(choice: dict[str, Any]) -> str:

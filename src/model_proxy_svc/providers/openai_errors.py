@@ -8,6 +8,7 @@ and nested `{"error":{"message":..}}` (>= 0.10.1).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -19,6 +20,7 @@ from aigw_common.errors import (
     UpstreamUnavailable,
 )
 from model_proxy_svc.providers.base import Upstream
+from model_proxy_svc.retries import RetryableUpstreamError, retry_after_s
 
 _MAX_DETAIL = 300
 
@@ -35,7 +37,7 @@ def error_detail(payload: Any) -> str | None:
     return message if isinstance(message, str) else None
 
 
-def _metadata(upstream: Upstream, **extra: str) -> dict[str, str]:
+def metadata_of(upstream: Upstream, **extra: str) -> dict[str, str]:
     return {
         "model": upstream.model_name,
         "identifier": upstream.identifier,
@@ -44,15 +46,22 @@ def _metadata(upstream: Upstream, **extra: str) -> dict[str, str]:
     }
 
 
-def _clean(detail: str, upstream: Upstream) -> str:
+def clean(detail: str, upstream: Upstream) -> str:
     if upstream.api_key:
         detail = detail.replace(upstream.api_key, "[redacted]")
     detail = " ".join(detail.split())
     return detail if len(detail) <= _MAX_DETAIL else detail[:_MAX_DETAIL] + "..."
 
 
-def status_error(status: int, body: bytes, upstream: Upstream, path: str) -> UpstreamError:
-    """The domain error for a non-200 answer to `path`."""
+def status_error(
+    status: int,
+    body: bytes,
+    upstream: Upstream,
+    path: str,
+    headers: Mapping[str, str] | None = None,
+) -> UpstreamError:
+    """The domain error for a non-200 answer to `path`; 429 and 502/503/504 are retryable,
+    with the wait the server asked for in `headers` (Retry-After)."""
     try:
         payload = json.loads(body) if body else None
     except ValueError:
@@ -65,9 +74,9 @@ def status_error(status: int, body: bytes, upstream: Upstream, path: str) -> Ups
         detail = payload["detail"]
     if detail is None and body and payload is None:
         detail = body.decode(errors="replace")
-    said = f": {_clean(detail, upstream)}" if detail else ""
+    said = f": {clean(detail, upstream)}" if detail else ""
     subject = upstream.describe()
-    metadata = _metadata(upstream, http_status=str(status))
+    metadata = metadata_of(upstream, http_status=str(status))
     if status == 404 and openai_shaped:
         return UpstreamRejected(
             f"{subject}: the server does not serve the identifier {upstream.identifier!r} "
@@ -91,9 +100,16 @@ def status_error(status: int, body: bytes, upstream: Upstream, path: str) -> Ups
             f"{subject}: the server timed out (HTTP 408{said})", metadata=metadata
         )
     if status == 429:
-        return UpstreamUnavailable(
+        return RetryableUpstreamError(
             f"{subject}: the server is overloaded (HTTP 429{said}); retry later",
             metadata=metadata,
+            retry_after_s=retry_after_s(headers or {}),
+        )
+    if status in (502, 503, 504):
+        return RetryableUpstreamError(
+            f"{subject}: the server failed (HTTP {status}{said or ' with no detail'})",
+            metadata=metadata,
+            retry_after_s=retry_after_s(headers or {}),
         )
     if 400 <= status < 500:
         return UpstreamRejected(
@@ -110,8 +126,8 @@ def stream_error(payload: dict[str, Any], upstream: Upstream) -> UpstreamError:
     inner = payload.get("error")
     code = inner.get("code") if isinstance(inner, dict) else None
     detail = error_detail(payload) or "no detail"
-    message = f"{upstream.describe()}: the server failed mid-stream: {_clean(detail, upstream)}"
-    metadata = _metadata(upstream)
+    message = f"{upstream.describe()}: the server failed mid-stream: {clean(detail, upstream)}"
+    metadata = metadata_of(upstream)
     if isinstance(code, int) and 400 <= code < 500 and code != 429:
         return UpstreamRejected(message, metadata=metadata)
     return UpstreamUnavailable(message, metadata=metadata)
@@ -121,23 +137,23 @@ def protocol_error(upstream: Upstream, what: str) -> UpstreamUnavailable:
     """The server answered something that is not the OpenAI protocol."""
     return UpstreamUnavailable(
         f"{upstream.describe()}: the server's answer is not OpenAI-compatible: {what}",
-        metadata=_metadata(upstream),
+        metadata=metadata_of(upstream),
     )
 
 
 def transport_error(error: httpx.HTTPError, upstream: Upstream) -> UpstreamError:
     """The domain error for a failure below HTTP status: connect, timeout, broken stream."""
     subject = upstream.describe()
-    metadata = _metadata(upstream)
-    reason = _clean(str(error) or type(error).__name__, upstream)
+    metadata = metadata_of(upstream)
+    reason = clean(str(error) or type(error).__name__, upstream)
     if isinstance(error, httpx.ConnectTimeout):
-        return UpstreamUnavailable(
+        return RetryableUpstreamError(
             f"{subject}: cannot connect to the server (connect timed out); check the endpoint "
             "and that the server is running",
             metadata=metadata,
         )
     if isinstance(error, httpx.ConnectError):
-        return UpstreamUnavailable(
+        return RetryableUpstreamError(
             f"{subject}: cannot connect to the server ({reason}); check the endpoint and that "
             "the server is running",
             metadata=metadata,

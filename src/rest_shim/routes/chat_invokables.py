@@ -51,8 +51,13 @@ async def chat(
     if feature is None:
         raise NotFound("Not found")  # GitLab's exact answer
     prompt = payload.prompt_components[0].payload
+    # Rails prepared the whole prompt: GitLab sends it to the model as it is, with its chat
+    # model's sampling defaults (temperature 0.2, top_p 0.95).
     completion = router_service_pb2.Completion(
-        feature=feature, custom_model=custom_model(payload.coordinates, settings.custom_models)
+        feature=feature,
+        verbatim=True,
+        parameters=common_pb2.GenerationParameters(temperature=0.2, top_p=0.95),
+        custom_model=custom_model(payload.coordinates, settings.custom_models),
     )
     if isinstance(prompt.content, str):
         completion.chat.messages.add(role=common_pb2.ROLE_USER, content=prompt.content)

@@ -114,6 +114,54 @@ FINISH_REASON_TOOL_CALLS: FinishReason.ValueType  # 4
 """The model asked to call a tool."""
 Global___FinishReason: _TypeAlias = FinishReason  # noqa: Y015
 
+class _AzureApi:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _AzureApiEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AzureApi.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    AZURE_API_UNSPECIFIED: _AzureApi.ValueType  # 0
+    """Not set: the deployment-scoped layout."""
+    AZURE_API_DEPLOYMENTS: _AzureApi.ValueType  # 1
+    """`{endpoint}/openai/deployments/{identifier}/chat/completions?api-version=...`."""
+    AZURE_API_V1: _AzureApi.ValueType  # 2
+    """The GA v1 layout `{endpoint}/openai/v1/chat/completions`, the deployment named in the body."""
+
+class AzureApi(_AzureApi, metaclass=_AzureApiEnumTypeWrapper):
+    """AzureApi is the URL layout used to reach an Azure OpenAI deployment."""
+
+AZURE_API_UNSPECIFIED: AzureApi.ValueType  # 0
+"""Not set: the deployment-scoped layout."""
+AZURE_API_DEPLOYMENTS: AzureApi.ValueType  # 1
+"""`{endpoint}/openai/deployments/{identifier}/chat/completions?api-version=...`."""
+AZURE_API_V1: AzureApi.ValueType  # 2
+"""The GA v1 layout `{endpoint}/openai/v1/chat/completions`, the deployment named in the body."""
+Global___AzureApi: _TypeAlias = AzureApi  # noqa: Y015
+
+class _AzureAuth:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _AzureAuthEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AzureAuth.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    AZURE_AUTH_UNSPECIFIED: _AzureAuth.ValueType  # 0
+    """Not set: as an API key."""
+    AZURE_AUTH_API_KEY: _AzureAuth.ValueType  # 1
+    """The `api-key` header."""
+    AZURE_AUTH_ENTRA_BEARER: _AzureAuth.ValueType  # 2
+    """An Entra ID access token in `Authorization: Bearer`."""
+
+class AzureAuth(_AzureAuth, metaclass=_AzureAuthEnumTypeWrapper):
+    """AzureAuth is how the model's sealed secret is presented to Azure OpenAI."""
+
+AZURE_AUTH_UNSPECIFIED: AzureAuth.ValueType  # 0
+"""Not set: as an API key."""
+AZURE_AUTH_API_KEY: AzureAuth.ValueType  # 1
+"""The `api-key` header."""
+AZURE_AUTH_ENTRA_BEARER: AzureAuth.ValueType  # 2
+"""An Entra ID access token in `Authorization: Bearer`."""
+Global___AzureAuth: _TypeAlias = AzureAuth  # noqa: Y015
+
 @_typing.final
 class Message(_message.Message):
     """Message is one turn of a chat conversation."""
@@ -228,13 +276,35 @@ class ModelLimits(_message.Message):
     TIMEOUT_FIELD_NUMBER: _builtins.int
     MAX_OUTPUT_TOKENS_FIELD_NUMBER: _builtins.int
     MAX_CONCURRENT_REQUESTS_FIELD_NUMBER: _builtins.int
+    CONNECT_TIMEOUT_FIELD_NUMBER: _builtins.int
+    FIRST_TOKEN_TIMEOUT_FIELD_NUMBER: _builtins.int
+    IDLE_TIMEOUT_FIELD_NUMBER: _builtins.int
+    MAX_RETRIES_FIELD_NUMBER: _builtins.int
     max_output_tokens: _builtins.int
     """Largest max_tokens a caller may ask for. Zero means no limit."""
     max_concurrent_requests: _builtins.int
     """Requests in flight to this model at once; more are refused with RESOURCE_EXHAUSTED. Zero means no limit."""
+    max_retries: _builtins.int
+    """Retries of a failed attempt (connect error, 429, 502, 503, 504) before the first token is
+    relayed; never after it. Unset means the proxy's default; at most 10.
+    """
     @_builtins.property
     def timeout(self) -> _duration_pb2.Duration:
-        """Whole-request timeout, from sending the request to the last token. Unset means 60 s."""
+        """Whole-request timeout, from sending the request to the last token. Unset means the proxy's
+        default (60 s).
+        """
+
+    @_builtins.property
+    def connect_timeout(self) -> _duration_pb2.Duration:
+        """Time allowed to open a connection to the model server. Unset means the proxy's default."""
+
+    @_builtins.property
+    def first_token_timeout(self) -> _duration_pb2.Duration:
+        """Time allowed from sending a streamed request to its first token. Unset means the proxy's default."""
+
+    @_builtins.property
+    def idle_timeout(self) -> _duration_pb2.Duration:
+        """Longest silence allowed between two chunks of a stream. Unset means the proxy's default."""
 
     def __init__(
         self,
@@ -242,14 +312,74 @@ class ModelLimits(_message.Message):
         timeout: _duration_pb2.Duration | None = ...,
         max_output_tokens: _builtins.int = ...,
         max_concurrent_requests: _builtins.int = ...,
+        connect_timeout: _duration_pb2.Duration | None = ...,
+        first_token_timeout: _duration_pb2.Duration | None = ...,
+        idle_timeout: _duration_pb2.Duration | None = ...,
+        max_retries: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["timeout", b"timeout"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_retries", b"_max_retries", "connect_timeout", b"connect_timeout", "first_token_timeout", b"first_token_timeout", "idle_timeout", b"idle_timeout", "max_retries", b"max_retries", "timeout", b"timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_concurrent_requests", b"max_concurrent_requests", "max_output_tokens", b"max_output_tokens", "timeout", b"timeout"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_retries", b"_max_retries", "connect_timeout", b"connect_timeout", "first_token_timeout", b"first_token_timeout", "idle_timeout", b"idle_timeout", "max_concurrent_requests", b"max_concurrent_requests", "max_output_tokens", b"max_output_tokens", "max_retries", b"max_retries", "timeout", b"timeout"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__max_retries: _TypeAlias = _typing.Literal["max_retries"]  # noqa: Y015
+    _WhichOneofArgType__max_retries: _TypeAlias = _typing.Literal["_max_retries", b"_max_retries"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_retries) -> _WhichOneofReturnType__max_retries | None: ...
+
+Global___ModelLimits: _TypeAlias = ModelLimits  # noqa: Y015
+
+@_typing.final
+class AzureOptions(_message.Message):
+    """AzureOptions configures a PLATFORM_AZURE_OPENAI model."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    API_VERSION_FIELD_NUMBER: _builtins.int
+    API_FIELD_NUMBER: _builtins.int
+    AUTH_FIELD_NUMBER: _builtins.int
+    api_version: _builtins.str
+    """The `api-version` query parameter of the deployments layout, e.g. 2024-10-21. Empty means
+    the proxy's default; ignored by the v1 layout.
+    """
+    api: Global___AzureApi.ValueType
+    """Which URL layout to use."""
+    auth: Global___AzureAuth.ValueType
+    """How the secret is sent."""
+    def __init__(
+        self,
+        *,
+        api_version: _builtins.str = ...,
+        api: Global___AzureApi.ValueType = ...,
+        auth: Global___AzureAuth.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["api", b"api", "api_version", b"api_version", "auth", b"auth"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___ModelLimits: _TypeAlias = ModelLimits  # noqa: Y015
+Global___AzureOptions: _TypeAlias = AzureOptions  # noqa: Y015
+
+@_typing.final
+class BedrockOptions(_message.Message):
+    """BedrockOptions configures a PLATFORM_BEDROCK model."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REGION_FIELD_NUMBER: _builtins.int
+    region: _builtins.str
+    """AWS region, e.g. us-east-1. Empty means the AWS SDK's own chain (AWS_DEFAULT_REGION, profile)."""
+    def __init__(
+        self,
+        *,
+        region: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["region", b"region"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BedrockOptions: _TypeAlias = BedrockOptions  # noqa: Y015
 
 @_typing.final
 class ModelTarget(_message.Message):
@@ -264,6 +394,8 @@ class ModelTarget(_message.Message):
     IDENTIFIER_FIELD_NUMBER: _builtins.int
     SEALED_API_KEY_FIELD_NUMBER: _builtins.int
     LIMITS_FIELD_NUMBER: _builtins.int
+    AZURE_FIELD_NUMBER: _builtins.int
+    BEDROCK_FIELD_NUMBER: _builtins.int
     REQUEST_API_KEY_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The operator's name for the model (unique in config_svc); used in logs and errors."""
@@ -272,7 +404,9 @@ class ModelTarget(_message.Message):
     platform: Global___Platform.ValueType
     """The wire protocol to use."""
     endpoint: _builtins.str
-    """Base URL of the model server, e.g. http://vllm:8000/v1."""
+    """Base URL of the model server, e.g. http://vllm:8000/v1, https://RESOURCE.openai.azure.com,
+    https://api.anthropic.com. Optional for Bedrock (a private VPC endpoint; default: AWS's own).
+    """
     identifier: _builtins.str
     """The provider's name for the model: vLLM's served model name, a Bedrock model id, an Azure deployment."""
     sealed_api_key: _builtins.bytes
@@ -286,6 +420,14 @@ class ModelTarget(_message.Message):
     def limits(self) -> Global___ModelLimits:
         """Per-model limits."""
 
+    @_builtins.property
+    def azure(self) -> Global___AzureOptions:
+        """For PLATFORM_AZURE_OPENAI."""
+
+    @_builtins.property
+    def bedrock(self) -> Global___BedrockOptions:
+        """For PLATFORM_BEDROCK."""
+
     def __init__(
         self,
         *,
@@ -296,12 +438,16 @@ class ModelTarget(_message.Message):
         identifier: _builtins.str = ...,
         sealed_api_key: _builtins.bytes = ...,
         limits: Global___ModelLimits | None = ...,
+        azure: Global___AzureOptions | None = ...,
+        bedrock: Global___BedrockOptions | None = ...,
         request_api_key: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["limits", b"limits"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["azure", b"azure", "bedrock", b"bedrock", "limits", b"limits", "platform_options", b"platform_options"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["endpoint", b"endpoint", "family", b"family", "identifier", b"identifier", "limits", b"limits", "name", b"name", "platform", b"platform", "request_api_key", b"request_api_key", "sealed_api_key", b"sealed_api_key"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["azure", b"azure", "bedrock", b"bedrock", "endpoint", b"endpoint", "family", b"family", "identifier", b"identifier", "limits", b"limits", "name", b"name", "platform", b"platform", "platform_options", b"platform_options", "request_api_key", b"request_api_key", "sealed_api_key", b"sealed_api_key"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType_platform_options: _TypeAlias = _typing.Literal["azure", "bedrock"]  # noqa: Y015
+    _WhichOneofArgType_platform_options: _TypeAlias = _typing.Literal["platform_options", b"platform_options"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_platform_options) -> _WhichOneofReturnType_platform_options | None: ...
 
 Global___ModelTarget: _TypeAlias = ModelTarget  # noqa: Y015

@@ -23,9 +23,10 @@ _sym_db = _symbol_database.Default()
 
 
 from aigw.common.v1 import common_pb2 as aigw_dot_common_dot_v1_dot_common__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#aigw/config/v1/config_service.proto\x12\x0e\x61igw.config.v1\x1a\x1b\x61igw/common/v1/common.proto\"R\n\x05Model\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x66\x61mily\x18\x02 \x01(\t\x12+\n\x06target\x18\x03 \x01(\x0b\x32\x1b.aigw.common.v1.ModelTarget\"C\n\x0e\x46\x65\x61tureSetting\x12\x0f\n\x07\x66\x65\x61ture\x18\x01 \x01(\t\x12\x0e\n\x06models\x18\x02 \x03(\t\x12\x10\n\x08\x64isabled\x18\x03 \x01(\x08\"\x82\x01\n\x0e\x43onfigSnapshot\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12%\n\x06models\x18\x02 \x03(\x0b\x32\x15.aigw.config.v1.Model\x12\x38\n\x10\x66\x65\x61ture_settings\x18\x03 \x03(\x0b\x32\x1e.aigw.config.v1.FeatureSetting\"K\n\x12\x43reateModelRequest\x12$\n\x05model\x18\x01 \x01(\x0b\x32\x15.aigw.config.v1.Model\x12\x0f\n\x07\x61pi_key\x18\x02 \x01(\t\"L\n\x13\x43reateModelResponse\x12$\n\x05model\x18\x01 \x01(\x0b\x32\x15.aigw.config.v1.Model\x12\x0f\n\x07version\x18\x02 \x01(\x03\"\"\n\x12\x44\x65leteModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"&\n\x13\x44\x65leteModelResponse\x12\x0f\n\x07version\x18\x01 \x01(\x03\":\n\x11ListModelsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"T\n\x12ListModelsResponse\x12%\n\x06models\x18\x01 \x03(\x0b\x32\x15.aigw.config.v1.Model\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"S\n\x18SetFeatureSettingRequest\x12\x37\n\x0f\x66\x65\x61ture_setting\x18\x01 \x01(\x0b\x32\x1e.aigw.config.v1.FeatureSetting\"e\n\x19SetFeatureSettingResponse\x12\x37\n\x0f\x66\x65\x61ture_setting\x18\x01 \x01(\x0b\x32\x1e.aigw.config.v1.FeatureSetting\x12\x0f\n\x07version\x18\x02 \x01(\x03\"C\n\x1aListFeatureSettingsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"p\n\x1bListFeatureSettingsResponse\x12\x38\n\x10\x66\x65\x61ture_settings\x18\x01 \x03(\x0b\x32\x1e.aigw.config.v1.FeatureSetting\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"+\n\x12WatchConfigRequest\x12\x15\n\rknown_version\x18\x01 \x01(\x03\"G\n\x13WatchConfigResponse\x12\x30\n\x08snapshot\x18\x01 \x01(\x0b\x32\x1e.aigw.config.v1.ConfigSnapshot2\xd7\x04\n\rConfigService\x12V\n\x0b\x43reateModel\x12\".aigw.config.v1.CreateModelRequest\x1a#.aigw.config.v1.CreateModelResponse\x12V\n\x0b\x44\x65leteModel\x12\".aigw.config.v1.DeleteModelRequest\x1a#.aigw.config.v1.DeleteModelResponse\x12X\n\nListModels\x12!.aigw.config.v1.ListModelsRequest\x1a\".aigw.config.v1.ListModelsResponse\"\x03\x90\x02\x01\x12h\n\x11SetFeatureSetting\x12(.aigw.config.v1.SetFeatureSettingRequest\x1a).aigw.config.v1.SetFeatureSettingResponse\x12s\n\x13ListFeatureSettings\x12*.aigw.config.v1.ListFeatureSettingsRequest\x1a+.aigw.config.v1.ListFeatureSettingsResponse\"\x03\x90\x02\x01\x12]\n\x0bWatchConfig\x12\".aigw.config.v1.WatchConfigRequest\x1a#.aigw.config.v1.WatchConfigResponse\"\x03\x90\x02\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#aigw/config/v1/config_service.proto\x12\x0e\x61igw.config.v1\x1a\x1b\x61igw/common/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"g\n\x05Model\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x66\x61mily\x18\x02 \x01(\t\x12+\n\x06target\x18\x03 \x01(\x0b\x32\x1b.aigw.common.v1.ModelTarget\x12\x13\n\x0b\x61pi_key_env\x18\x04 \x01(\t\"C\n\x0e\x46\x65\x61tureSetting\x12\x0f\n\x07\x66\x65\x61ture\x18\x01 \x01(\t\x12\x0e\n\x06models\x18\x02 \x03(\t\x12\x10\n\x08\x64isabled\x18\x03 \x01(\x08\"\x82\x01\n\x0e\x43onfigSnapshot\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12%\n\x06models\x18\x02 \x03(\x0b\x32\x15.aigw.config.v1.Model\x12\x38\n\x10\x66\x65\x61ture_settings\x18\x03 \x03(\x0b\x32\x1e.aigw.config.v1.FeatureSetting\"e\n\x12\x43reateModelRequest\x12$\n\x05model\x18\x01 \x01(\x0b\x32\x15.aigw.config.v1.Model\x12\x0f\n\x07\x61pi_key\x18\x02 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x03 \x01(\x03\"L\n\x13\x43reateModelResponse\x12$\n\x05model\x18\x01 \x01(\x0b\x32\x15.aigw.config.v1.Model\x12\x0f\n\x07version\x18\x02 \x01(\x03\"<\n\x12\x44\x65leteModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\"&\n\x13\x44\x65leteModelResponse\x12\x0f\n\x07version\x18\x01 \x01(\x03\":\n\x11ListModelsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"T\n\x12ListModelsResponse\x12%\n\x06models\x18\x01 \x03(\x0b\x32\x15.aigw.config.v1.Model\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"m\n\x18SetFeatureSettingRequest\x12\x37\n\x0f\x66\x65\x61ture_setting\x18\x01 \x01(\x0b\x32\x1e.aigw.config.v1.FeatureSetting\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\"e\n\x19SetFeatureSettingResponse\x12\x37\n\x0f\x66\x65\x61ture_setting\x18\x01 \x01(\x0b\x32\x1e.aigw.config.v1.FeatureSetting\x12\x0f\n\x07version\x18\x02 \x01(\x03\"C\n\x1aListFeatureSettingsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"p\n\x1bListFeatureSettingsResponse\x12\x38\n\x10\x66\x65\x61ture_settings\x18\x01 \x03(\x0b\x32\x1e.aigw.config.v1.FeatureSetting\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"+\n\x12WatchConfigRequest\x12\x15\n\rknown_version\x18\x01 \x01(\x03\"G\n\x13WatchConfigResponse\x12\x30\n\x08snapshot\x18\x01 \x01(\x0b\x32\x1e.aigw.config.v1.ConfigSnapshot\"F\n\rDeclaredModel\x12$\n\x05model\x18\x01 \x01(\x0b\x32\x15.aigw.config.v1.Model\x12\x0f\n\x07\x61pi_key\x18\x02 \x01(\t\"i\n\x0c\x43onfigChange\x12,\n\x06\x61\x63tion\x18\x01 \x01(\x0e\x32\x1c.aigw.config.v1.ChangeAction\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0f\n\x07\x64\x65tails\x18\x04 \x03(\t\"\xae\x01\n\x12\x41pplyConfigRequest\x12-\n\x06models\x18\x01 \x03(\x0b\x32\x1d.aigw.config.v1.DeclaredModel\x12\x38\n\x10\x66\x65\x61ture_settings\x18\x02 \x03(\x0b\x32\x1e.aigw.config.v1.FeatureSetting\x12\x18\n\x10\x65xpected_version\x18\x03 \x01(\x03\x12\x15\n\rvalidate_only\x18\x04 \x01(\x08\"U\n\x13\x41pplyConfigResponse\x12-\n\x07\x63hanges\x18\x01 \x03(\x0b\x32\x1c.aigw.config.v1.ConfigChange\x12\x0f\n\x07version\x18\x02 \x01(\x03\"\x12\n\x10GetConfigRequest\"E\n\x11GetConfigResponse\x12\x30\n\x08snapshot\x18\x01 \x01(\x0b\x32\x1e.aigw.config.v1.ConfigSnapshot\"y\n\nAuditEvent\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07subject\x18\x03 \x01(\t\x12\x0e\n\x06method\x18\x04 \x01(\t\x12\x0f\n\x07\x63hanges\x18\x05 \x03(\t\"?\n\x16ListAuditEventsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"^\n\x17ListAuditEventsResponse\x12*\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1a.aigw.config.v1.AuditEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*x\n\x0c\x43hangeAction\x12\x1d\n\x19\x43HANGE_ACTION_UNSPECIFIED\x10\x00\x12\x15\n\x11\x43HANGE_ACTION_ADD\x10\x01\x12\x18\n\x14\x43HANGE_ACTION_UPDATE\x10\x02\x12\x18\n\x14\x43HANGE_ACTION_REMOVE\x10\x03\x32\xef\x06\n\rConfigService\x12V\n\x0b\x43reateModel\x12\".aigw.config.v1.CreateModelRequest\x1a#.aigw.config.v1.CreateModelResponse\x12V\n\x0b\x44\x65leteModel\x12\".aigw.config.v1.DeleteModelRequest\x1a#.aigw.config.v1.DeleteModelResponse\x12X\n\nListModels\x12!.aigw.config.v1.ListModelsRequest\x1a\".aigw.config.v1.ListModelsResponse\"\x03\x90\x02\x01\x12h\n\x11SetFeatureSetting\x12(.aigw.config.v1.SetFeatureSettingRequest\x1a).aigw.config.v1.SetFeatureSettingResponse\x12s\n\x13ListFeatureSettings\x12*.aigw.config.v1.ListFeatureSettingsRequest\x1a+.aigw.config.v1.ListFeatureSettingsResponse\"\x03\x90\x02\x01\x12V\n\x0b\x41pplyConfig\x12\".aigw.config.v1.ApplyConfigRequest\x1a#.aigw.config.v1.ApplyConfigResponse\x12U\n\tGetConfig\x12 .aigw.config.v1.GetConfigRequest\x1a!.aigw.config.v1.GetConfigResponse\"\x03\x90\x02\x01\x12g\n\x0fListAuditEvents\x12&.aigw.config.v1.ListAuditEventsRequest\x1a\'.aigw.config.v1.ListAuditEventsResponse\"\x03\x90\x02\x01\x12]\n\x0bWatchConfig\x12\".aigw.config.v1.WatchConfigRequest\x1a#.aigw.config.v1.WatchConfigResponse\"\x03\x90\x02\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,38 +37,62 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CONFIGSERVICE'].methods_by_name['ListModels']._serialized_options = b'\220\002\001'
   _globals['_CONFIGSERVICE'].methods_by_name['ListFeatureSettings']._loaded_options = None
   _globals['_CONFIGSERVICE'].methods_by_name['ListFeatureSettings']._serialized_options = b'\220\002\001'
+  _globals['_CONFIGSERVICE'].methods_by_name['GetConfig']._loaded_options = None
+  _globals['_CONFIGSERVICE'].methods_by_name['GetConfig']._serialized_options = b'\220\002\001'
+  _globals['_CONFIGSERVICE'].methods_by_name['ListAuditEvents']._loaded_options = None
+  _globals['_CONFIGSERVICE'].methods_by_name['ListAuditEvents']._serialized_options = b'\220\002\001'
   _globals['_CONFIGSERVICE'].methods_by_name['WatchConfig']._loaded_options = None
   _globals['_CONFIGSERVICE'].methods_by_name['WatchConfig']._serialized_options = b'\220\002\001'
-  _globals['_MODEL']._serialized_start=84
-  _globals['_MODEL']._serialized_end=166
-  _globals['_FEATURESETTING']._serialized_start=168
-  _globals['_FEATURESETTING']._serialized_end=235
-  _globals['_CONFIGSNAPSHOT']._serialized_start=238
-  _globals['_CONFIGSNAPSHOT']._serialized_end=368
-  _globals['_CREATEMODELREQUEST']._serialized_start=370
-  _globals['_CREATEMODELREQUEST']._serialized_end=445
-  _globals['_CREATEMODELRESPONSE']._serialized_start=447
-  _globals['_CREATEMODELRESPONSE']._serialized_end=523
-  _globals['_DELETEMODELREQUEST']._serialized_start=525
-  _globals['_DELETEMODELREQUEST']._serialized_end=559
-  _globals['_DELETEMODELRESPONSE']._serialized_start=561
-  _globals['_DELETEMODELRESPONSE']._serialized_end=599
-  _globals['_LISTMODELSREQUEST']._serialized_start=601
-  _globals['_LISTMODELSREQUEST']._serialized_end=659
-  _globals['_LISTMODELSRESPONSE']._serialized_start=661
-  _globals['_LISTMODELSRESPONSE']._serialized_end=745
-  _globals['_SETFEATURESETTINGREQUEST']._serialized_start=747
-  _globals['_SETFEATURESETTINGREQUEST']._serialized_end=830
-  _globals['_SETFEATURESETTINGRESPONSE']._serialized_start=832
-  _globals['_SETFEATURESETTINGRESPONSE']._serialized_end=933
-  _globals['_LISTFEATURESETTINGSREQUEST']._serialized_start=935
-  _globals['_LISTFEATURESETTINGSREQUEST']._serialized_end=1002
-  _globals['_LISTFEATURESETTINGSRESPONSE']._serialized_start=1004
-  _globals['_LISTFEATURESETTINGSRESPONSE']._serialized_end=1116
-  _globals['_WATCHCONFIGREQUEST']._serialized_start=1118
-  _globals['_WATCHCONFIGREQUEST']._serialized_end=1161
-  _globals['_WATCHCONFIGRESPONSE']._serialized_start=1163
-  _globals['_WATCHCONFIGRESPONSE']._serialized_end=1234
-  _globals['_CONFIGSERVICE']._serialized_start=1237
-  _globals['_CONFIGSERVICE']._serialized_end=1836
+  _globals['_CHANGEACTION']._serialized_start=2186
+  _globals['_CHANGEACTION']._serialized_end=2306
+  _globals['_MODEL']._serialized_start=117
+  _globals['_MODEL']._serialized_end=220
+  _globals['_FEATURESETTING']._serialized_start=222
+  _globals['_FEATURESETTING']._serialized_end=289
+  _globals['_CONFIGSNAPSHOT']._serialized_start=292
+  _globals['_CONFIGSNAPSHOT']._serialized_end=422
+  _globals['_CREATEMODELREQUEST']._serialized_start=424
+  _globals['_CREATEMODELREQUEST']._serialized_end=525
+  _globals['_CREATEMODELRESPONSE']._serialized_start=527
+  _globals['_CREATEMODELRESPONSE']._serialized_end=603
+  _globals['_DELETEMODELREQUEST']._serialized_start=605
+  _globals['_DELETEMODELREQUEST']._serialized_end=665
+  _globals['_DELETEMODELRESPONSE']._serialized_start=667
+  _globals['_DELETEMODELRESPONSE']._serialized_end=705
+  _globals['_LISTMODELSREQUEST']._serialized_start=707
+  _globals['_LISTMODELSREQUEST']._serialized_end=765
+  _globals['_LISTMODELSRESPONSE']._serialized_start=767
+  _globals['_LISTMODELSRESPONSE']._serialized_end=851
+  _globals['_SETFEATURESETTINGREQUEST']._serialized_start=853
+  _globals['_SETFEATURESETTINGREQUEST']._serialized_end=962
+  _globals['_SETFEATURESETTINGRESPONSE']._serialized_start=964
+  _globals['_SETFEATURESETTINGRESPONSE']._serialized_end=1065
+  _globals['_LISTFEATURESETTINGSREQUEST']._serialized_start=1067
+  _globals['_LISTFEATURESETTINGSREQUEST']._serialized_end=1134
+  _globals['_LISTFEATURESETTINGSRESPONSE']._serialized_start=1136
+  _globals['_LISTFEATURESETTINGSRESPONSE']._serialized_end=1248
+  _globals['_WATCHCONFIGREQUEST']._serialized_start=1250
+  _globals['_WATCHCONFIGREQUEST']._serialized_end=1293
+  _globals['_WATCHCONFIGRESPONSE']._serialized_start=1295
+  _globals['_WATCHCONFIGRESPONSE']._serialized_end=1366
+  _globals['_DECLAREDMODEL']._serialized_start=1368
+  _globals['_DECLAREDMODEL']._serialized_end=1438
+  _globals['_CONFIGCHANGE']._serialized_start=1440
+  _globals['_CONFIGCHANGE']._serialized_end=1545
+  _globals['_APPLYCONFIGREQUEST']._serialized_start=1548
+  _globals['_APPLYCONFIGREQUEST']._serialized_end=1722
+  _globals['_APPLYCONFIGRESPONSE']._serialized_start=1724
+  _globals['_APPLYCONFIGRESPONSE']._serialized_end=1809
+  _globals['_GETCONFIGREQUEST']._serialized_start=1811
+  _globals['_GETCONFIGREQUEST']._serialized_end=1829
+  _globals['_GETCONFIGRESPONSE']._serialized_start=1831
+  _globals['_GETCONFIGRESPONSE']._serialized_end=1900
+  _globals['_AUDITEVENT']._serialized_start=1902
+  _globals['_AUDITEVENT']._serialized_end=2023
+  _globals['_LISTAUDITEVENTSREQUEST']._serialized_start=2025
+  _globals['_LISTAUDITEVENTSREQUEST']._serialized_end=2088
+  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_start=2090
+  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_end=2184
+  _globals['_CONFIGSERVICE']._serialized_start=2309
+  _globals['_CONFIGSERVICE']._serialized_end=3188
 # @@protoc_insertion_point(module_scope)

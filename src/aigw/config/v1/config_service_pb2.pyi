@@ -7,7 +7,9 @@ from aigw.common.v1 import common_pb2 as _common_pb2
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -19,6 +21,34 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _ChangeAction:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ChangeActionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ChangeAction.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CHANGE_ACTION_UNSPECIFIED: _ChangeAction.ValueType  # 0
+    """Not set."""
+    CHANGE_ACTION_ADD: _ChangeAction.ValueType  # 1
+    """Adds it."""
+    CHANGE_ACTION_UPDATE: _ChangeAction.ValueType  # 2
+    """Changes it."""
+    CHANGE_ACTION_REMOVE: _ChangeAction.ValueType  # 3
+    """Removes it."""
+
+class ChangeAction(_ChangeAction, metaclass=_ChangeActionEnumTypeWrapper):
+    """ChangeAction is what a change does to a model or a feature setting."""
+
+CHANGE_ACTION_UNSPECIFIED: ChangeAction.ValueType  # 0
+"""Not set."""
+CHANGE_ACTION_ADD: ChangeAction.ValueType  # 1
+"""Adds it."""
+CHANGE_ACTION_UPDATE: ChangeAction.ValueType  # 2
+"""Changes it."""
+CHANGE_ACTION_REMOVE: ChangeAction.ValueType  # 3
+"""Removes it."""
+Global___ChangeAction: _TypeAlias = ChangeAction  # noqa: Y015
+
 @_typing.final
 class Model(_message.Message):
     """Model is one model the operator runs."""
@@ -28,10 +58,15 @@ class Model(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     FAMILY_FIELD_NUMBER: _builtins.int
     TARGET_FIELD_NUMBER: _builtins.int
+    API_KEY_ENV_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Unique name, 1 to 63 characters of letters, digits, `.`, `_` and `-`."""
     family: _builtins.str
     """Model family, e.g. codestral, mistral, mixtral, claude_3, gpt, general."""
+    api_key_env: _builtins.str
+    """The environment variable the API key was read from when it was given by reference (e.g. in
+    an `aigw config apply` file), so that exports can name it again; never the key itself.
+    """
     @_builtins.property
     def target(self) -> _common_pb2.ModelTarget:
         """How to reach it, and its limits. `target.name` and `target.family` mirror the fields above."""
@@ -42,10 +77,11 @@ class Model(_message.Message):
         name: _builtins.str = ...,
         family: _builtins.str = ...,
         target: _common_pb2.ModelTarget | None = ...,
+        api_key_env: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["target", b"target"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["family", b"family", "name", b"name", "target", b"target"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["api_key_env", b"api_key_env", "family", b"family", "name", b"name", "target", b"target"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -127,8 +163,13 @@ class CreateModelRequest(_message.Message):
 
     MODEL_FIELD_NUMBER: _builtins.int
     API_KEY_FIELD_NUMBER: _builtins.int
+    EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
     api_key: _builtins.str
     """The model server's API key, if it needs one. Sealed before it is stored."""
+    expected_version: _builtins.int
+    """When non-zero, the version this change was based on: if the configuration has moved on,
+    the change is refused with ABORTED instead of overwriting what another writer did.
+    """
     @_builtins.property
     def model(self) -> Global___Model:
         """The model to add; `target.sealed_api_key` is ignored."""
@@ -138,10 +179,11 @@ class CreateModelRequest(_message.Message):
         *,
         model: Global___Model | None = ...,
         api_key: _builtins.str = ...,
+        expected_version: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["model", b"model"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["api_key", b"api_key", "model", b"model"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["api_key", b"api_key", "expected_version", b"expected_version", "model", b"model"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -182,16 +224,20 @@ class DeleteModelRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     NAME_FIELD_NUMBER: _builtins.int
+    EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The model's name."""
+    expected_version: _builtins.int
+    """When non-zero, the version this change was based on (see CreateModelRequest)."""
     def __init__(
         self,
         *,
         name: _builtins.str = ...,
+        expected_version: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expected_version", b"expected_version", "name", b"name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -280,6 +326,9 @@ class SetFeatureSettingRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     FEATURE_SETTING_FIELD_NUMBER: _builtins.int
+    EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
+    expected_version: _builtins.int
+    """When non-zero, the version this change was based on (see CreateModelRequest)."""
     @_builtins.property
     def feature_setting(self) -> Global___FeatureSetting:
         """The new setting; it replaces the feature's current one."""
@@ -288,10 +337,11 @@ class SetFeatureSettingRequest(_message.Message):
         self,
         *,
         feature_setting: Global___FeatureSetting | None = ...,
+        expected_version: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["feature_setting", b"feature_setting"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["feature_setting", b"feature_setting"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expected_version", b"expected_version", "feature_setting", b"feature_setting"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -426,3 +476,272 @@ class WatchConfigResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___WatchConfigResponse: _TypeAlias = WatchConfigResponse  # noqa: Y015
+
+@_typing.final
+class DeclaredModel(_message.Message):
+    """DeclaredModel is one model of a declarative configuration, with its API key."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_FIELD_NUMBER: _builtins.int
+    API_KEY_FIELD_NUMBER: _builtins.int
+    api_key: _builtins.str
+    """The model server's API key, if it needs one. Sealed before it is stored; a model whose key
+    is the one already stored is not changed.
+    """
+    @_builtins.property
+    def model(self) -> Global___Model:
+        """The model; `target.sealed_api_key` is ignored."""
+
+    def __init__(
+        self,
+        *,
+        model: Global___Model | None = ...,
+        api_key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["model", b"model"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["api_key", b"api_key", "model", b"model"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeclaredModel: _TypeAlias = DeclaredModel  # noqa: Y015
+
+@_typing.final
+class ConfigChange(_message.Message):
+    """ConfigChange is one difference between the stored and the requested configuration."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTION_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    DETAILS_FIELD_NUMBER: _builtins.int
+    action: Global___ChangeAction.ValueType
+    """Add, update or remove."""
+    kind: _builtins.str
+    """What changes: `model` or `feature`."""
+    name: _builtins.str
+    """The model's name or the feature."""
+    @_builtins.property
+    def details(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """For an update, each field that changes, as `field: old -> new` (API keys only as "changed")."""
+
+    def __init__(
+        self,
+        *,
+        action: Global___ChangeAction.ValueType = ...,
+        kind: _builtins.str = ...,
+        name: _builtins.str = ...,
+        details: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "details", b"details", "kind", b"kind", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConfigChange: _TypeAlias = ConfigChange  # noqa: Y015
+
+@_typing.final
+class ApplyConfigRequest(_message.Message):
+    """ApplyConfigRequest is the input of ApplyConfig."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODELS_FIELD_NUMBER: _builtins.int
+    FEATURE_SETTINGS_FIELD_NUMBER: _builtins.int
+    EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
+    VALIDATE_ONLY_FIELD_NUMBER: _builtins.int
+    expected_version: _builtins.int
+    """When non-zero, the version the request was based on (see CreateModelRequest)."""
+    validate_only: _builtins.bool
+    """List the changes without making them."""
+    @_builtins.property
+    def models(self) -> _containers.RepeatedCompositeFieldContainer[Global___DeclaredModel]:
+        """Every model the configuration should have; models not listed are removed."""
+
+    @_builtins.property
+    def feature_settings(self) -> _containers.RepeatedCompositeFieldContainer[Global___FeatureSetting]:
+        """Every feature setting it should have; features not listed become unassigned."""
+
+    def __init__(
+        self,
+        *,
+        models: _abc.Iterable[Global___DeclaredModel] | None = ...,
+        feature_settings: _abc.Iterable[Global___FeatureSetting] | None = ...,
+        expected_version: _builtins.int = ...,
+        validate_only: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expected_version", b"expected_version", "feature_settings", b"feature_settings", "models", b"models", "validate_only", b"validate_only"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApplyConfigRequest: _TypeAlias = ApplyConfigRequest  # noqa: Y015
+
+@_typing.final
+class ApplyConfigResponse(_message.Message):
+    """ApplyConfigResponse is the output of ApplyConfig."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANGES_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    version: _builtins.int
+    """The configuration version after the call (unchanged when nothing changed)."""
+    @_builtins.property
+    def changes(self) -> _containers.RepeatedCompositeFieldContainer[Global___ConfigChange]:
+        """The changes made (or, with validate_only, that would be made); empty when none are needed."""
+
+    def __init__(
+        self,
+        *,
+        changes: _abc.Iterable[Global___ConfigChange] | None = ...,
+        version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changes", b"changes", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApplyConfigResponse: _TypeAlias = ApplyConfigResponse  # noqa: Y015
+
+@_typing.final
+class GetConfigRequest(_message.Message):
+    """GetConfigRequest is the input of GetConfig."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetConfigRequest: _TypeAlias = GetConfigRequest  # noqa: Y015
+
+@_typing.final
+class GetConfigResponse(_message.Message):
+    """GetConfigResponse is the output of GetConfig."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SNAPSHOT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def snapshot(self) -> Global___ConfigSnapshot:
+        """The whole configuration."""
+
+    def __init__(
+        self,
+        *,
+        snapshot: Global___ConfigSnapshot | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["snapshot", b"snapshot"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["snapshot", b"snapshot"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetConfigResponse: _TypeAlias = GetConfigResponse  # noqa: Y015
+
+@_typing.final
+class AuditEvent(_message.Message):
+    """AuditEvent is one change to the configuration."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    TIME_FIELD_NUMBER: _builtins.int
+    SUBJECT_FIELD_NUMBER: _builtins.int
+    METHOD_FIELD_NUMBER: _builtins.int
+    CHANGES_FIELD_NUMBER: _builtins.int
+    version: _builtins.int
+    """The configuration version the change produced."""
+    subject: _builtins.str
+    """Who made it: the subject of the caller's token."""
+    method: _builtins.str
+    """The RPC that made it, e.g. SetFeatureSetting."""
+    @_builtins.property
+    def time(self) -> _timestamp_pb2.Timestamp:
+        """When it was made."""
+
+    @_builtins.property
+    def changes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """What changed, one line per change."""
+
+    def __init__(
+        self,
+        *,
+        version: _builtins.int = ...,
+        time: _timestamp_pb2.Timestamp | None = ...,
+        subject: _builtins.str = ...,
+        method: _builtins.str = ...,
+        changes: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["time", b"time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changes", b"changes", "method", b"method", "subject", b"subject", "time", b"time", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AuditEvent: _TypeAlias = AuditEvent  # noqa: Y015
+
+@_typing.final
+class ListAuditEventsRequest(_message.Message):
+    """ListAuditEventsRequest is the input of ListAuditEvents."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    """At most this many events; 0 means 100, larger values are capped at 1000."""
+    page_token: _builtins.str
+    """The next_page_token of the previous page, or empty for the first page."""
+    def __init__(
+        self,
+        *,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAuditEventsRequest: _TypeAlias = ListAuditEventsRequest  # noqa: Y015
+
+@_typing.final
+class ListAuditEventsResponse(_message.Message):
+    """ListAuditEventsResponse is one page of audit events, newest first."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENTS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Pass it as page_token to get the next page; empty on the last page."""
+    @_builtins.property
+    def events(self) -> _containers.RepeatedCompositeFieldContainer[Global___AuditEvent]:
+        """The events."""
+
+    def __init__(
+        self,
+        *,
+        events: _abc.Iterable[Global___AuditEvent] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAuditEventsResponse: _TypeAlias = ListAuditEventsResponse  # noqa: Y015

@@ -29,9 +29,14 @@ class ConfigServiceStub:
     """ConfigService stores model definitions and which model serves which feature, and pushes
     every change to the routers that watch it.
 
+    Every call needs `authorization: Bearer <JWT>` metadata: changes and the audit trail need the
+    `aigw_admin` scope; reads and WatchConfig need `aigw_config_read` (or `aigw_admin`).
+
     Errors: INVALID_ARGUMENT (a field is malformed; the message names it), NOT_FOUND (no such
     model), ALREADY_EXISTS (a model with that name exists), FAILED_PRECONDITION (a model is still
-    assigned to a feature, or a feature names an unknown model).
+    assigned to a feature, a feature names an unknown model, or a model's family cannot serve the
+    feature), ABORTED (expected_version is set and the configuration has changed since),
+    UNAUTHENTICATED / PERMISSION_DENIED (no valid token, or a token without the scope).
     """
 
     def __init__(self, channel):
@@ -65,6 +70,21 @@ class ConfigServiceStub:
                 request_serializer=aigw_dot_config_dot_v1_dot_config__service__pb2.ListFeatureSettingsRequest.SerializeToString,
                 response_deserializer=aigw_dot_config_dot_v1_dot_config__service__pb2.ListFeatureSettingsResponse.FromString,
                 _registered_method=True)
+        self.ApplyConfig = channel.unary_unary(
+                '/aigw.config.v1.ConfigService/ApplyConfig',
+                request_serializer=aigw_dot_config_dot_v1_dot_config__service__pb2.ApplyConfigRequest.SerializeToString,
+                response_deserializer=aigw_dot_config_dot_v1_dot_config__service__pb2.ApplyConfigResponse.FromString,
+                _registered_method=True)
+        self.GetConfig = channel.unary_unary(
+                '/aigw.config.v1.ConfigService/GetConfig',
+                request_serializer=aigw_dot_config_dot_v1_dot_config__service__pb2.GetConfigRequest.SerializeToString,
+                response_deserializer=aigw_dot_config_dot_v1_dot_config__service__pb2.GetConfigResponse.FromString,
+                _registered_method=True)
+        self.ListAuditEvents = channel.unary_unary(
+                '/aigw.config.v1.ConfigService/ListAuditEvents',
+                request_serializer=aigw_dot_config_dot_v1_dot_config__service__pb2.ListAuditEventsRequest.SerializeToString,
+                response_deserializer=aigw_dot_config_dot_v1_dot_config__service__pb2.ListAuditEventsResponse.FromString,
+                _registered_method=True)
         self.WatchConfig = channel.unary_stream(
                 '/aigw.config.v1.ConfigService/WatchConfig',
                 request_serializer=aigw_dot_config_dot_v1_dot_config__service__pb2.WatchConfigRequest.SerializeToString,
@@ -76,9 +96,14 @@ class ConfigServiceServicer:
     """ConfigService stores model definitions and which model serves which feature, and pushes
     every change to the routers that watch it.
 
+    Every call needs `authorization: Bearer <JWT>` metadata: changes and the audit trail need the
+    `aigw_admin` scope; reads and WatchConfig need `aigw_config_read` (or `aigw_admin`).
+
     Errors: INVALID_ARGUMENT (a field is malformed; the message names it), NOT_FOUND (no such
     model), ALREADY_EXISTS (a model with that name exists), FAILED_PRECONDITION (a model is still
-    assigned to a feature, or a feature names an unknown model).
+    assigned to a feature, a feature names an unknown model, or a model's family cannot serve the
+    feature), ABORTED (expected_version is set and the configuration has changed since),
+    UNAUTHENTICATED / PERMISSION_DENIED (no valid token, or a token without the scope).
     """
 
     def CreateModel(self, request, context):
@@ -111,6 +136,29 @@ class ConfigServiceServicer:
 
     def ListFeatureSettings(self, request, context):
         """ListFeatureSettings lists the feature settings by feature.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApplyConfig(self, request, context):
+        """ApplyConfig makes the stored configuration equal the given one (models and feature
+        settings) in one transaction, and lists the changes that takes. With validate_only it
+        changes nothing and only lists them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetConfig(self, request, context):
+        """GetConfig returns the whole configuration at one version.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAuditEvents(self, request, context):
+        """ListAuditEvents lists who changed what and when, newest first.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -152,6 +200,21 @@ def add_ConfigServiceServicer_to_server(servicer, server):
                     request_deserializer=aigw_dot_config_dot_v1_dot_config__service__pb2.ListFeatureSettingsRequest.FromString,
                     response_serializer=aigw_dot_config_dot_v1_dot_config__service__pb2.ListFeatureSettingsResponse.SerializeToString,
             ),
+            'ApplyConfig': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApplyConfig,
+                    request_deserializer=aigw_dot_config_dot_v1_dot_config__service__pb2.ApplyConfigRequest.FromString,
+                    response_serializer=aigw_dot_config_dot_v1_dot_config__service__pb2.ApplyConfigResponse.SerializeToString,
+            ),
+            'GetConfig': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetConfig,
+                    request_deserializer=aigw_dot_config_dot_v1_dot_config__service__pb2.GetConfigRequest.FromString,
+                    response_serializer=aigw_dot_config_dot_v1_dot_config__service__pb2.GetConfigResponse.SerializeToString,
+            ),
+            'ListAuditEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuditEvents,
+                    request_deserializer=aigw_dot_config_dot_v1_dot_config__service__pb2.ListAuditEventsRequest.FromString,
+                    response_serializer=aigw_dot_config_dot_v1_dot_config__service__pb2.ListAuditEventsResponse.SerializeToString,
+            ),
             'WatchConfig': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchConfig,
                     request_deserializer=aigw_dot_config_dot_v1_dot_config__service__pb2.WatchConfigRequest.FromString,
@@ -169,9 +232,14 @@ class ConfigService:
     """ConfigService stores model definitions and which model serves which feature, and pushes
     every change to the routers that watch it.
 
+    Every call needs `authorization: Bearer <JWT>` metadata: changes and the audit trail need the
+    `aigw_admin` scope; reads and WatchConfig need `aigw_config_read` (or `aigw_admin`).
+
     Errors: INVALID_ARGUMENT (a field is malformed; the message names it), NOT_FOUND (no such
     model), ALREADY_EXISTS (a model with that name exists), FAILED_PRECONDITION (a model is still
-    assigned to a feature, or a feature names an unknown model).
+    assigned to a feature, a feature names an unknown model, or a model's family cannot serve the
+    feature), ABORTED (expected_version is set and the configuration has changed since),
+    UNAUTHENTICATED / PERMISSION_DENIED (no valid token, or a token without the scope).
     """
 
     @staticmethod
@@ -299,6 +367,87 @@ class ConfigService:
             '/aigw.config.v1.ConfigService/ListFeatureSettings',
             aigw_dot_config_dot_v1_dot_config__service__pb2.ListFeatureSettingsRequest.SerializeToString,
             aigw_dot_config_dot_v1_dot_config__service__pb2.ListFeatureSettingsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApplyConfig(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aigw.config.v1.ConfigService/ApplyConfig',
+            aigw_dot_config_dot_v1_dot_config__service__pb2.ApplyConfigRequest.SerializeToString,
+            aigw_dot_config_dot_v1_dot_config__service__pb2.ApplyConfigResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetConfig(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aigw.config.v1.ConfigService/GetConfig',
+            aigw_dot_config_dot_v1_dot_config__service__pb2.GetConfigRequest.SerializeToString,
+            aigw_dot_config_dot_v1_dot_config__service__pb2.GetConfigResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAuditEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aigw.config.v1.ConfigService/ListAuditEvents',
+            aigw_dot_config_dot_v1_dot_config__service__pb2.ListAuditEventsRequest.SerializeToString,
+            aigw_dot_config_dot_v1_dot_config__service__pb2.ListAuditEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

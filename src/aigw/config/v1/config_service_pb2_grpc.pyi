@@ -30,9 +30,14 @@ class ConfigServiceStub:
     """ConfigService stores model definitions and which model serves which feature, and pushes
     every change to the routers that watch it.
 
+    Every call needs `authorization: Bearer <JWT>` metadata: changes and the audit trail need the
+    `aigw_admin` scope; reads and WatchConfig need `aigw_config_read` (or `aigw_admin`).
+
     Errors: INVALID_ARGUMENT (a field is malformed; the message names it), NOT_FOUND (no such
     model), ALREADY_EXISTS (a model with that name exists), FAILED_PRECONDITION (a model is still
-    assigned to a feature, or a feature names an unknown model).
+    assigned to a feature, a feature names an unknown model, or a model's family cannot serve the
+    feature), ABORTED (expected_version is set and the configuration has changed since),
+    UNAUTHENTICATED / PERMISSION_DENIED (no valid token, or a token without the scope).
     """
 
     @_typing.overload
@@ -49,6 +54,15 @@ class ConfigServiceStub:
     """SetFeatureSetting assigns models to a feature, or disables it."""
     ListFeatureSettings: _grpc.UnaryUnaryMultiCallable[_config_service_pb2.ListFeatureSettingsRequest, _config_service_pb2.ListFeatureSettingsResponse]
     """ListFeatureSettings lists the feature settings by feature."""
+    ApplyConfig: _grpc.UnaryUnaryMultiCallable[_config_service_pb2.ApplyConfigRequest, _config_service_pb2.ApplyConfigResponse]
+    """ApplyConfig makes the stored configuration equal the given one (models and feature
+    settings) in one transaction, and lists the changes that takes. With validate_only it
+    changes nothing and only lists them.
+    """
+    GetConfig: _grpc.UnaryUnaryMultiCallable[_config_service_pb2.GetConfigRequest, _config_service_pb2.GetConfigResponse]
+    """GetConfig returns the whole configuration at one version."""
+    ListAuditEvents: _grpc.UnaryUnaryMultiCallable[_config_service_pb2.ListAuditEventsRequest, _config_service_pb2.ListAuditEventsResponse]
+    """ListAuditEvents lists who changed what and when, newest first."""
     WatchConfig: _grpc.UnaryStreamMultiCallable[_config_service_pb2.WatchConfigRequest, _config_service_pb2.WatchConfigResponse]
     """WatchConfig sends the whole configuration now, then again after every change, until the
     caller cancels. Each snapshot carries the version it reflects.
@@ -59,9 +73,14 @@ class ConfigServiceAsyncStub(ConfigServiceStub):
     """ConfigService stores model definitions and which model serves which feature, and pushes
     every change to the routers that watch it.
 
+    Every call needs `authorization: Bearer <JWT>` metadata: changes and the audit trail need the
+    `aigw_admin` scope; reads and WatchConfig need `aigw_config_read` (or `aigw_admin`).
+
     Errors: INVALID_ARGUMENT (a field is malformed; the message names it), NOT_FOUND (no such
     model), ALREADY_EXISTS (a model with that name exists), FAILED_PRECONDITION (a model is still
-    assigned to a feature, or a feature names an unknown model).
+    assigned to a feature, a feature names an unknown model, or a model's family cannot serve the
+    feature), ABORTED (expected_version is set and the configuration has changed since),
+    UNAUTHENTICATED / PERMISSION_DENIED (no valid token, or a token without the scope).
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -75,6 +94,15 @@ class ConfigServiceAsyncStub(ConfigServiceStub):
     """SetFeatureSetting assigns models to a feature, or disables it."""
     ListFeatureSettings: _aio.UnaryUnaryMultiCallable[_config_service_pb2.ListFeatureSettingsRequest, _config_service_pb2.ListFeatureSettingsResponse]  # type: ignore[assignment]
     """ListFeatureSettings lists the feature settings by feature."""
+    ApplyConfig: _aio.UnaryUnaryMultiCallable[_config_service_pb2.ApplyConfigRequest, _config_service_pb2.ApplyConfigResponse]  # type: ignore[assignment]
+    """ApplyConfig makes the stored configuration equal the given one (models and feature
+    settings) in one transaction, and lists the changes that takes. With validate_only it
+    changes nothing and only lists them.
+    """
+    GetConfig: _aio.UnaryUnaryMultiCallable[_config_service_pb2.GetConfigRequest, _config_service_pb2.GetConfigResponse]  # type: ignore[assignment]
+    """GetConfig returns the whole configuration at one version."""
+    ListAuditEvents: _aio.UnaryUnaryMultiCallable[_config_service_pb2.ListAuditEventsRequest, _config_service_pb2.ListAuditEventsResponse]  # type: ignore[assignment]
+    """ListAuditEvents lists who changed what and when, newest first."""
     WatchConfig: _aio.UnaryStreamMultiCallable[_config_service_pb2.WatchConfigRequest, _config_service_pb2.WatchConfigResponse]  # type: ignore[assignment]
     """WatchConfig sends the whole configuration now, then again after every change, until the
     caller cancels. Each snapshot carries the version it reflects.
@@ -84,9 +112,14 @@ class ConfigServiceServicer(metaclass=_abc_1.ABCMeta):
     """ConfigService stores model definitions and which model serves which feature, and pushes
     every change to the routers that watch it.
 
+    Every call needs `authorization: Bearer <JWT>` metadata: changes and the audit trail need the
+    `aigw_admin` scope; reads and WatchConfig need `aigw_config_read` (or `aigw_admin`).
+
     Errors: INVALID_ARGUMENT (a field is malformed; the message names it), NOT_FOUND (no such
     model), ALREADY_EXISTS (a model with that name exists), FAILED_PRECONDITION (a model is still
-    assigned to a feature, or a feature names an unknown model).
+    assigned to a feature, a feature names an unknown model, or a model's family cannot serve the
+    feature), ABORTED (expected_version is set and the configuration has changed since),
+    UNAUTHENTICATED / PERMISSION_DENIED (no valid token, or a token without the scope).
     """
 
     @_abc_1.abstractmethod
@@ -128,6 +161,33 @@ class ConfigServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_config_service_pb2.ListFeatureSettingsResponse, _abc.Awaitable[_config_service_pb2.ListFeatureSettingsResponse]]:
         """ListFeatureSettings lists the feature settings by feature."""
+
+    @_abc_1.abstractmethod
+    def ApplyConfig(
+        self,
+        request: _config_service_pb2.ApplyConfigRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_config_service_pb2.ApplyConfigResponse, _abc.Awaitable[_config_service_pb2.ApplyConfigResponse]]:
+        """ApplyConfig makes the stored configuration equal the given one (models and feature
+        settings) in one transaction, and lists the changes that takes. With validate_only it
+        changes nothing and only lists them.
+        """
+
+    @_abc_1.abstractmethod
+    def GetConfig(
+        self,
+        request: _config_service_pb2.GetConfigRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_config_service_pb2.GetConfigResponse, _abc.Awaitable[_config_service_pb2.GetConfigResponse]]:
+        """GetConfig returns the whole configuration at one version."""
+
+    @_abc_1.abstractmethod
+    def ListAuditEvents(
+        self,
+        request: _config_service_pb2.ListAuditEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_config_service_pb2.ListAuditEventsResponse, _abc.Awaitable[_config_service_pb2.ListAuditEventsResponse]]:
+        """ListAuditEvents lists who changed what and when, newest first."""
 
     @_abc_1.abstractmethod
     def WatchConfig(

@@ -29,9 +29,11 @@ class ModelProxyServiceStub:
     """ModelProxyService sends prompts to model servers and relays their answers.
 
     Errors: INVALID_ARGUMENT for a malformed request (the message names the field),
-    UNAVAILABLE when the model server cannot be reached or answers 5xx/429,
-    DEADLINE_EXCEEDED when the model's timeout or the caller's deadline passes,
-    FAILED_PRECONDITION when the model server refuses the request (4xx), with its message.
+    UNAVAILABLE when the model server cannot be reached or answers 5xx/429 (after the model's
+    retries, which happen only before the first chunk), DEADLINE_EXCEEDED when the model's
+    connect, first-token, idle or total timeout or the caller's deadline passes,
+    FAILED_PRECONDITION when the model server refuses the request (4xx), with its message,
+    RESOURCE_EXHAUSTED when the model's max_concurrent_requests are in flight.
     """
 
     def __init__(self, channel):
@@ -61,9 +63,11 @@ class ModelProxyServiceServicer:
     """ModelProxyService sends prompts to model servers and relays their answers.
 
     Errors: INVALID_ARGUMENT for a malformed request (the message names the field),
-    UNAVAILABLE when the model server cannot be reached or answers 5xx/429,
-    DEADLINE_EXCEEDED when the model's timeout or the caller's deadline passes,
-    FAILED_PRECONDITION when the model server refuses the request (4xx), with its message.
+    UNAVAILABLE when the model server cannot be reached or answers 5xx/429 (after the model's
+    retries, which happen only before the first chunk), DEADLINE_EXCEEDED when the model's
+    connect, first-token, idle or total timeout or the caller's deadline passes,
+    FAILED_PRECONDITION when the model server refuses the request (4xx), with its message,
+    RESOURCE_EXHAUSTED when the model's max_concurrent_requests are in flight.
     """
 
     def Generate(self, request, context):
@@ -118,9 +122,11 @@ class ModelProxyService:
     """ModelProxyService sends prompts to model servers and relays their answers.
 
     Errors: INVALID_ARGUMENT for a malformed request (the message names the field),
-    UNAVAILABLE when the model server cannot be reached or answers 5xx/429,
-    DEADLINE_EXCEEDED when the model's timeout or the caller's deadline passes,
-    FAILED_PRECONDITION when the model server refuses the request (4xx), with its message.
+    UNAVAILABLE when the model server cannot be reached or answers 5xx/429 (after the model's
+    retries, which happen only before the first chunk), DEADLINE_EXCEEDED when the model's
+    connect, first-token, idle or total timeout or the caller's deadline passes,
+    FAILED_PRECONDITION when the model server refuses the request (4xx), with its message,
+    RESOURCE_EXHAUSTED when the model's max_concurrent_requests are in flight.
     """
 
     @staticmethod

@@ -30,9 +30,11 @@ class ModelProxyServiceStub:
     """ModelProxyService sends prompts to model servers and relays their answers.
 
     Errors: INVALID_ARGUMENT for a malformed request (the message names the field),
-    UNAVAILABLE when the model server cannot be reached or answers 5xx/429,
-    DEADLINE_EXCEEDED when the model's timeout or the caller's deadline passes,
-    FAILED_PRECONDITION when the model server refuses the request (4xx), with its message.
+    UNAVAILABLE when the model server cannot be reached or answers 5xx/429 (after the model's
+    retries, which happen only before the first chunk), DEADLINE_EXCEEDED when the model's
+    connect, first-token, idle or total timeout or the caller's deadline passes,
+    FAILED_PRECONDITION when the model server refuses the request (4xx), with its message,
+    RESOURCE_EXHAUSTED when the model's max_concurrent_requests are in flight.
     """
 
     @_typing.overload
@@ -53,9 +55,11 @@ class ModelProxyServiceAsyncStub(ModelProxyServiceStub):
     """ModelProxyService sends prompts to model servers and relays their answers.
 
     Errors: INVALID_ARGUMENT for a malformed request (the message names the field),
-    UNAVAILABLE when the model server cannot be reached or answers 5xx/429,
-    DEADLINE_EXCEEDED when the model's timeout or the caller's deadline passes,
-    FAILED_PRECONDITION when the model server refuses the request (4xx), with its message.
+    UNAVAILABLE when the model server cannot be reached or answers 5xx/429 (after the model's
+    retries, which happen only before the first chunk), DEADLINE_EXCEEDED when the model's
+    connect, first-token, idle or total timeout or the caller's deadline passes,
+    FAILED_PRECONDITION when the model server refuses the request (4xx), with its message,
+    RESOURCE_EXHAUSTED when the model's max_concurrent_requests are in flight.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -72,9 +76,11 @@ class ModelProxyServiceServicer(metaclass=_abc_1.ABCMeta):
     """ModelProxyService sends prompts to model servers and relays their answers.
 
     Errors: INVALID_ARGUMENT for a malformed request (the message names the field),
-    UNAVAILABLE when the model server cannot be reached or answers 5xx/429,
-    DEADLINE_EXCEEDED when the model's timeout or the caller's deadline passes,
-    FAILED_PRECONDITION when the model server refuses the request (4xx), with its message.
+    UNAVAILABLE when the model server cannot be reached or answers 5xx/429 (after the model's
+    retries, which happen only before the first chunk), DEADLINE_EXCEEDED when the model's
+    connect, first-token, idle or total timeout or the caller's deadline passes,
+    FAILED_PRECONDITION when the model server refuses the request (4xx), with its message,
+    RESOURCE_EXHAUSTED when the model's max_concurrent_requests are in flight.
     """
 
     @_abc_1.abstractmethod

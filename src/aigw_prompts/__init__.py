@@ -1,0 +1,21 @@
+"""aigw's prompt registry: versioned templates per feature and model family, kept as data.
+
+`prepare(feature, completion, family)` renders a request for a family; the answer goes through
+the returned `PostProcessing`.
+"""
+
+from aigw_prompts.postprocess import PostProcessing, Step
+from aigw_prompts.registry import PromptRegistry, PromptTemplate, UnknownPrompt
+from aigw_prompts.rendering import PreparedPrompt, default_registry, prepare, prepare_check
+
+__all__ = [
+    "PostProcessing",
+    "PreparedPrompt",
+    "PromptRegistry",
+    "PromptTemplate",
+    "Step",
+    "UnknownPrompt",
+    "default_registry",
+    "prepare",
+    "prepare_check",
+]
