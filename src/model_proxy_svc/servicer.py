@@ -98,7 +98,10 @@ class ModelProxyServicer(pb_grpc.ModelProxyServiceServicer):
         return provider, generation_request(request.generation, upstream)
 
     def _upstream(self, target: common_pb2.ModelTarget, context: Context) -> Upstream:
-        api_key = self._secrets.open(target.sealed_api_key) if target.sealed_api_key else None
+        # A key sent with this one request (a model the caller described) wins over a stored one.
+        api_key = target.request_api_key or (
+            self._secrets.open(target.sealed_api_key) if target.sealed_api_key else None
+        )
         return upstream_of(
             target,
             api_key=api_key,

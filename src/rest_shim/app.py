@@ -9,14 +9,24 @@ import grpc
 import structlog
 import uvicorn
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from aigw_common.channels import open_channel
 from aigw_common.log_setup import configure_logging
 from aigw_common.settings import Settings
 from rest_shim.errors import install_error_handlers
 from rest_shim.middleware import RequestIdMiddleware
+from rest_shim.openai_compat import routes as openai_routes
 from rest_shim.router_client import RouterClient
-from rest_shim.routes import code_completions, monitoring
+from rest_shim.routes import (
+    chat_agent,
+    chat_invokables,
+    code_completions,
+    code_generations,
+    code_suggestions_v3,
+    monitoring,
+    prompts,
+)
 
 # Streams still running at shutdown get this long to finish before they are cut.
 _SHUTDOWN_GRACE_S = 10
@@ -43,7 +53,7 @@ def build_app(settings: Settings, router_channel: grpc.aio.Channel | None = None
 
     app = FastAPI(
         title="aigw REST shim",
-        summary="GitLab AI gateway compatible REST API in front of aigw's router",
+        summary="GitLab AI gateway and OpenAI compatible REST APIs in front of aigw's router",
         lifespan=lifespan,
         docs_url=settings.fastapi.docs_url,
         openapi_url=settings.fastapi.openapi_url,
@@ -52,10 +62,24 @@ def build_app(settings: Settings, router_channel: grpc.aio.Channel | None = None
     app.state.settings = settings
     if router_channel is not None:
         app.state.router = RouterClient(router_channel)
+    # As GitLab's gateway: any origin may POST (IDE webviews call it directly).
+    app.add_middleware(
+        CORSMiddleware, allow_origins=["*"], allow_methods=["POST"], allow_headers=["*"]
+    )
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
-    app.include_router(monitoring.router)
-    app.include_router(code_completions.router)
+    # OpenAI's /v1/chat/completions before GitLab's /v1/chat/{chat_invokable}, which it matches.
+    for module in (
+        monitoring,
+        openai_routes,
+        code_completions,
+        code_generations,
+        chat_invokables,
+        prompts,
+        chat_agent,
+        code_suggestions_v3,
+    ):
+        app.include_router(module.router)
     if settings.auth.bypass_external:
         _log.warning(monitoring.AUTH_BYPASS_WARNING)
     return app

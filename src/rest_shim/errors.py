@@ -7,7 +7,7 @@ to the log. Bugs are a generic 500 whose body says nothing about the cause.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import grpc
@@ -16,13 +16,29 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from aigw_common.errors import AigwError, Unauthenticated, UpstreamError
+from aigw_common.errors import AigwError, PermissionDenied, Unauthenticated, UpstreamError
 from aigw_common.grpc_errors import from_rpc_error
 
 INFERENCE_FAILED = "Inference failed"
 INTERNAL_ERROR = "Internal error; see the service log"
 
 _log = structlog.get_logger(__name__)
+
+
+def router_error(
+    error: grpc.aio.AioRpcError, *, forbidden: str | Callable[[AigwError], str]
+) -> AigwError:
+    """The domain error the router reported, with the route's own words for a refusal.
+
+    GitLab's routes each answer a missing scope with their own 403 message (e.g. "Unauthorized
+    to access code completions"); `forbidden` is that message, or makes it from the error (whose
+    metadata names the missing scope).
+    """
+    domain_error = from_rpc_error(error)
+    if isinstance(domain_error, PermissionDenied):
+        message = forbidden if isinstance(forbidden, str) else forbidden(domain_error)
+        return PermissionDenied(message, metadata=domain_error.metadata)
+    return domain_error
 
 
 def error_response(error: AigwError) -> JSONResponse:

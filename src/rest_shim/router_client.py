@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import grpc
 from fastapi import Request
 from grpc_health.v1 import health_pb2
 
 from aigw.router.v1 import router_service_pb2, router_service_pb2_grpc
+from aigw_common.errors import AigwError
+from rest_shim.errors import router_error
+from rest_shim.streaming import RouterStream, open_stream
 
 # GitLab's side gives the gateway 60 s; a whole completion (or stream) must fit in that.
 COMPLETION_TIMEOUT_S = 60.0
 READINESS_TIMEOUT_S = 1.0
+LIST_TIMEOUT_S = 5.0
+
+# A route's own 403 message, or how to make it from the router's refusal.
+Forbidden = str | Callable[[AigwError], str]
 
 _HEALTH_CHECK_METHOD = "/grpc.health.v1.Health/Check"
 _AUTHORIZATION = "authorization"
@@ -34,14 +42,54 @@ class RouterClient:
         )
 
     async def complete(
-        self, completion: router_service_pb2.Completion, metadata: grpc.aio.Metadata
+        self,
+        completion: router_service_pb2.Completion,
+        metadata: grpc.aio.Metadata,
+        *,
+        forbidden: Forbidden,
     ) -> router_service_pb2.CompleteResponse:
-        """The router's whole answer; raises grpc.aio.AioRpcError on failure."""
-        return await self._router.Complete(
-            router_service_pb2.CompleteRequest(completion=completion),
-            metadata=metadata,
-            timeout=COMPLETION_TIMEOUT_S,
-        )
+        """The router's whole answer; raises the domain error it reported, a refusal worded
+        by `forbidden` (see errors.router_error)."""
+        try:
+            return await self._router.Complete(
+                router_service_pb2.CompleteRequest(completion=completion),
+                metadata=metadata,
+                timeout=COMPLETION_TIMEOUT_S,
+            )
+        except grpc.aio.AioRpcError as error:
+            raise router_error(error, forbidden=forbidden) from None
+
+    async def open_stream(
+        self,
+        completion: router_service_pb2.Completion,
+        metadata: grpc.aio.Metadata,
+        *,
+        forbidden: Forbidden,
+    ) -> RouterStream:
+        """A router stream read up to its first text; raises like `complete` when the router
+        fails before that. The caller must cancel the stream when done."""
+        try:
+            return await open_stream(self.stream(completion, metadata))
+        except grpc.aio.AioRpcError as error:
+            raise router_error(error, forbidden=forbidden) from None
+
+    async def list_models(
+        self, metadata: grpc.aio.Metadata
+    ) -> list[router_service_pb2.AddressableModel]:
+        """Every model the caller may address, all pages; raises the domain error on failure."""
+        models: list[router_service_pb2.AddressableModel] = []
+        request = router_service_pb2.ListModelsRequest()
+        try:
+            while True:
+                response = await self._router.ListModels(
+                    request, metadata=metadata, timeout=LIST_TIMEOUT_S
+                )
+                models.extend(response.models)
+                if not response.next_page_token:
+                    return models
+                request.page_token = response.next_page_token
+        except grpc.aio.AioRpcError as error:
+            raise router_error(error, forbidden=lambda e: e.message) from None
 
     def stream(
         self, completion: router_service_pb2.Completion, metadata: grpc.aio.Metadata

@@ -1,14 +1,15 @@
-"""Relay a router stream as GitLab's plain-text stream: bare text deltas, no SSE framing.
+"""Relay a router stream to an HTTP client, in whichever wire format the route speaks.
 
 The first text is awaited before the response starts, so an error the router reports up front
 (bad token, feature off, model down) still gets its proper HTTP status. After that the status is
-sent and a failure can only end the stream early. Whatever ends the response (the last chunk, an
-error, the client going away) cancels the router call, which cancels the model's work.
+sent and a failure can only be reported inside the stream (or end it early). Whatever ends the
+response (the last chunk, an error, the client going away) cancels the router call, which
+cancels the model's work.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 import grpc
 import structlog
@@ -21,62 +22,97 @@ TEXT_STREAM_MEDIA_TYPE = "text/event-stream"
 
 _log = structlog.get_logger(__name__)
 
-_Chunk = router_service_pb2.StreamCompleteResponse
+Chunk = router_service_pb2.StreamCompleteResponse
 StreamCall = grpc.aio.UnaryStreamCall[
     router_service_pb2.StreamCompleteRequest, router_service_pb2.StreamCompleteResponse
 ]
 
 
-class _CancellingStreamingResponse(StreamingResponse):
+class RouterStream:
+    """A started StreamComplete call whose chunks up to the first text have been read."""
+
+    def __init__(self, call: StreamCall, head: list[Chunk]) -> None:
+        self._call = call
+        self._head = head
+
+    @property
+    def served_by(self) -> router_service_pb2.ServedBy:
+        """The model that answers (from the router's first chunk; empty if it sent none)."""
+        return self._head[0].served_by if self._head else router_service_pb2.ServedBy()
+
+    async def chunks(self) -> AsyncIterator[Chunk]:
+        """Every chunk, from the first; raises grpc.aio.AioRpcError when the router fails."""
+        for chunk in self._head:
+            yield chunk
+        while True:
+            read = await self._call.read()
+            if not isinstance(read, Chunk):  # grpc.aio.EOF
+                return
+            yield read
+
+    def cancel(self) -> None:
+        self._call.cancel()
+
+
+async def open_stream(call: StreamCall) -> RouterStream:
+    """`call` read up to its first text, last chunk or end; raises grpc.aio.AioRpcError (having
+    cancelled the call) when the router fails before that."""
+    head: list[Chunk] = []
+    try:
+        while True:
+            chunk = await call.read()
+            if not isinstance(chunk, Chunk):  # grpc.aio.EOF
+                break
+            head.append(chunk)
+            # The router's first chunk may carry only `served_by`; wait for text or the end.
+            if chunk.text or chunk.finish_reason:
+                break
+    except BaseException:
+        call.cancel()
+        raise
+    return RouterStream(call, head)
+
+
+class CancellingStreamingResponse(StreamingResponse):
     """Cancels the router call on every way out, including a client that disconnected before
     the body iterator ever ran."""
 
-    def __init__(self, call: StreamCall, chunks: AsyncIterator[bytes]) -> None:
-        super().__init__(chunks, media_type=TEXT_STREAM_MEDIA_TYPE)
-        self._call = call
+    def __init__(
+        self,
+        stream: RouterStream,
+        body: AsyncIterator[bytes],
+        media_type: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(body, media_type=media_type, headers=headers)
+        self._stream = stream
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await super().__call__(scope, receive, send)
         finally:
-            self._call.cancel()
+            self._stream.cancel()
 
 
-async def text_stream_response(call: StreamCall) -> StreamingResponse:
-    """A streaming response relaying `call`'s text; raises grpc.aio.AioRpcError when the call
-    fails before producing any text."""
+def log_stream_failure(error: grpc.aio.AioRpcError) -> None:
+    """Note a failure after the response started (its status is already sent)."""
+    _log.warning(
+        "stream ended early", code=error.code().name, error=error.details() or error.code().name
+    )
+
+
+def text_stream_response(stream: RouterStream) -> StreamingResponse:
+    """GitLab's plain-text stream: bare text deltas, no SSE framing, no terminal event."""
+    return CancellingStreamingResponse(stream, _raw_text(stream), TEXT_STREAM_MEDIA_TYPE)
+
+
+async def _raw_text(stream: RouterStream) -> AsyncIterator[bytes]:
     try:
-        first = await _first_text(call)
-    except BaseException:
-        call.cancel()
-        raise
-    return _CancellingStreamingResponse(call, _relay(call, first))
-
-
-async def _first_text(call: StreamCall) -> bytes:
-    # The router's first chunk may carry only `served_by`; wait for actual text or the end.
-    while True:
-        chunk = await call.read()
-        if not isinstance(chunk, _Chunk):  # grpc.aio.EOF
-            return b""
-        if chunk.text:
-            return chunk.text.encode()
-
-
-async def _relay(call: StreamCall, first: bytes) -> AsyncIterator[bytes]:
-    if first:
-        yield first
-    try:
-        while True:
-            chunk = await call.read()
-            if not isinstance(chunk, _Chunk):  # grpc.aio.EOF
-                return
+        async for chunk in stream.chunks():
             # Per chunk: no parsing, no logging, just the bytes.
             if chunk.text:
                 yield chunk.text.encode()
     except grpc.aio.AioRpcError as error:
-        _log.warning(
-            "stream ended early", code=error.code().name, error=error.details() or error.code().name
-        )
+        log_stream_failure(error)
     finally:
-        call.cancel()
+        stream.cancel()

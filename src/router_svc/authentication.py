@@ -91,6 +91,15 @@ class AuthenticationInterceptor(grpc.aio.ServerInterceptor):
         return wrapped
 
 
+def current_principal() -> Principal:
+    """The caller this call was authenticated as; PermissionDenied outside an authenticated
+    call (never expected: the interceptor runs first)."""
+    principal = principal_var.get()
+    if principal is None:
+        raise PermissionDenied("no authenticated caller for this call")
+    return principal
+
+
 def require_scope(scope: str, feature: str) -> Principal:
     """The current caller, if its token grants `scope`; PermissionDenied otherwise."""
     principal = principal_var.get()

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aigw.common.v1 import common_pb2
 from aigw.router.v1 import router_service_pb2
 from aigw_common import catalog
 from aigw_common.catalog import Feature, FeatureKind
 from aigw_common.errors import InvalidArgument
 from aigw_common.generation_parameters import check_parameters
+from router_svc.prompt_invocations import invocation_completion, invocation_feature
 
 MAX_FILE_NAME_CHARS = 255
 MAX_CONTENT_CHARS = 100_000
 MAX_PROMPT_CHARS = 400_000
 MAX_MESSAGES = 100
+MAX_MODEL_NAME_CHARS = 255
+MAX_EXTRA_SCOPES = 20
+MAX_SCOPE_CHARS = 100
 
 _INPUTS_BY_KIND = {
     FeatureKind.CODE_COMPLETION: ("code",),
@@ -21,17 +27,85 @@ _INPUTS_BY_KIND = {
 }
 
 
-def check_completion(completion: router_service_pb2.Completion) -> Feature:
-    """The requested feature, once the whole request is known to be well formed."""
-    if not completion.feature:
-        raise InvalidArgument("completion.feature is required", field="completion.feature")
+def check_completion(completion: router_service_pb2.Completion) -> Feature | None:
+    """The requested feature (None for a model asked for by name), once the whole request is
+    known to be well formed."""
+    _check_addressing(completion)
+    _check_extra_scopes(completion.extra_scopes)
+    if completion.HasField("invocation"):
+        return _check_invocation(completion)
+    if completion.model:
+        # A model asked for by name has no feature template: the input goes as given.
+        _check_input(completion, None, ("chat", "prompt"))
+        return None
     feature = catalog.feature(completion.feature, field="completion.feature")
-    kind = completion.WhichOneof("input")
-    allowed = _INPUTS_BY_KIND[feature.kind]
-    if kind not in allowed:
+    allowed = ("chat", "prompt") if completion.verbatim else _INPUTS_BY_KIND[feature.kind]
+    _check_input(completion, feature, allowed)
+    return feature
+
+
+def _check_addressing(completion: router_service_pb2.Completion) -> None:
+    ways = [
+        name
+        for name, used in (
+            ("completion.feature", bool(completion.feature)),
+            ("completion.model", bool(completion.model)),
+            ("completion.invocation", completion.HasField("invocation")),
+        )
+        if used
+    ]
+    if not ways:
         raise InvalidArgument(
-            f"completion: feature {feature.name!r} needs one of "
-            f"{', '.join('completion.' + a for a in allowed)}",
+            "completion.feature is required (or completion.model, or completion.invocation)",
+            field="completion.feature",
+        )
+    if len(ways) > 1:
+        raise InvalidArgument(f"completion: set only one of {' and '.join(ways)}", field=ways[1])
+    if len(completion.model) > MAX_MODEL_NAME_CHARS:
+        raise InvalidArgument(
+            f"completion.model is longer than {MAX_MODEL_NAME_CHARS} characters",
+            field="completion.model",
+        )
+    if completion.model and completion.HasField("custom_model"):
+        raise InvalidArgument(
+            "completion: set only one of completion.model and completion.custom_model",
+            field="completion.custom_model",
+        )
+
+
+def _check_extra_scopes(scopes: Sequence[str]) -> None:
+    field = "completion.extra_scopes"
+    if len(scopes) > MAX_EXTRA_SCOPES:
+        raise InvalidArgument(f"{field} allows at most {MAX_EXTRA_SCOPES} entries", field=field)
+    for index, scope in enumerate(scopes):
+        if not scope or len(scope) > MAX_SCOPE_CHARS:
+            raise InvalidArgument(
+                f"{field}[{index}] must be 1 to {MAX_SCOPE_CHARS} characters", field=field
+            )
+
+
+def _check_invocation(completion: router_service_pb2.Completion) -> Feature:
+    if completion.WhichOneof("input") is not None or completion.verbatim:
+        raise InvalidArgument(
+            "completion.invocation carries its own input: leave completion.code, "
+            "completion.chat, completion.prompt and completion.verbatim unset",
+            field="completion.invocation",
+        )
+    feature = invocation_feature(completion.invocation)
+    check_parameters(completion.parameters, "completion.parameters")
+    rendered = invocation_completion(completion.invocation, feature)
+    _check_chat(rendered.chat, field="completion.invocation.inputs")
+    return feature
+
+
+def _check_input(
+    completion: router_service_pb2.Completion, feature: Feature | None, allowed: tuple[str, ...]
+) -> None:
+    kind = completion.WhichOneof("input")
+    if kind not in allowed:
+        subject = f"feature {feature.name!r}" if feature and not completion.verbatim else "it"
+        raise InvalidArgument(
+            f"completion: {subject} needs one of {', '.join('completion.' + a for a in allowed)}",
             field=f"completion.{allowed[0]}",
         )
     if kind == "code":
@@ -44,7 +118,6 @@ def check_completion(completion: router_service_pb2.Completion) -> Feature:
             field="completion.prompt",
         )
     check_parameters(completion.parameters, "completion.parameters")
-    return feature
 
 
 def _check_code(code: router_service_pb2.CodeContext) -> None:
@@ -61,8 +134,9 @@ def _check_code(code: router_service_pb2.CodeContext) -> None:
             )
 
 
-def _check_chat(chat: router_service_pb2.Conversation) -> None:
-    field = "completion.chat.messages"
+def _check_chat(
+    chat: router_service_pb2.Conversation, field: str = "completion.chat.messages"
+) -> None:
     if not 1 <= len(chat.messages) <= MAX_MESSAGES:
         raise InvalidArgument(f"{field} needs 1 to {MAX_MESSAGES} messages", field=field)
     total = 0

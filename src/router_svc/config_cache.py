@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 import grpc
@@ -63,6 +63,15 @@ class ConfigCache:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+    def current(
+        self,
+    ) -> tuple[
+        Mapping[str, config_service_pb2.Model], Mapping[str, config_service_pb2.FeatureSetting]
+    ]:
+        """The models and feature settings in force, both from the same snapshot."""
+        current = self._current
+        return current.models, current.features
 
     def models_for(self, feature: str) -> list[config_service_pb2.Model]:
         """The models that serve `feature`, in order of preference.

@@ -12,12 +12,18 @@ from aigw.common.v1 import common_pb2
 from aigw.config.v1 import config_service_pb2
 from aigw.modelproxy.v1 import model_proxy_service_pb2
 from aigw.router.v1 import router_service_pb2, router_service_pb2_grpc
+from aigw_common.catalog import Feature
 from aigw_common.channels import downstream_timeout
 from aigw_common.errors import AigwError, UpstreamUnavailable
 from aigw_common.grpc_errors import from_rpc_error
-from router_svc.authentication import require_scope
+from aigw_common.settings import CustomModelsSettings
+from aigw_prompts import PostProcessing, prepare_check
+from router_svc.authentication import current_principal, require_scope
 from router_svc.completion_request import check_completion
 from router_svc.config_cache import ConfigCache
+from router_svc.custom_models import custom_model
+from router_svc.model_access import addressable_model, list_page
+from router_svc.prompt_invocations import CHECK_PROMPT_ID, invocation_completion
 from router_svc.prompts import PreparedPrompt, prepare
 
 if TYPE_CHECKING:
@@ -27,6 +33,7 @@ if TYPE_CHECKING:
 _log = structlog.get_logger(__name__)
 
 _Attempt = tuple[config_service_pb2.Model, PreparedPrompt]
+_VERBATIM = "verbatim"
 
 
 class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
@@ -41,39 +48,33 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
         config: ConfigCache,
         proxy: ModelProxyServiceAsyncStub,
         default_timeout_s: float,
+        custom_models: CustomModelsSettings | None = None,
     ) -> None:
         self._config = config
         self._proxy = proxy
         self._default_timeout_s = default_timeout_s
+        self._custom_models = custom_models or CustomModelsSettings()
 
     async def Complete(
         self, request: router_service_pb2.CompleteRequest, context: Context
     ) -> router_service_pb2.CompleteResponse:
-        attempts = self._plan(request.completion)
-        for number, (model, prompt) in enumerate(attempts, start=1):
-            try:
-                response = await self._proxy.Generate(
-                    model_proxy_service_pb2.GenerateRequest(generation=prompt.generation),
-                    timeout=self._timeout(model, prompt, context),
-                )
-            except grpc.aio.AioRpcError as rpc_error:
-                error = from_rpc_error(rpc_error)
-                if not _should_fall_back(error, number, attempts):
-                    raise error from None
-                _log.warning("model unavailable; trying fallback", model=model.name)
-                continue
-            return router_service_pb2.CompleteResponse(
-                text=prompt.postprocessing.apply(response.text),
-                finish_reason=response.finish_reason,
-                usage=response.usage,
-                served_by=_served_by(model),
-            )
-        raise AssertionError("a plan always has at least one attempt")  # pragma: no cover
+        return await self._complete(self._plan(request.completion), context)
 
     async def StreamComplete(
         self, request: router_service_pb2.StreamCompleteRequest, context: Context
     ) -> AsyncIterator[router_service_pb2.StreamCompleteResponse]:
         attempts = self._plan(request.completion)
+        if self._custom_models.disable_streaming:
+            # AIGW_CUSTOM_MODELS__DISABLE_STREAMING: for model servers whose streaming is
+            # broken. The caller still gets a stream: one chunk with the whole answer.
+            whole = await self._complete(attempts, context)
+            yield router_service_pb2.StreamCompleteResponse(
+                text=whole.text,
+                finish_reason=whole.finish_reason,
+                usage=whole.usage,
+                served_by=whole.served_by,
+            )
+            return
         for number, (model, prompt) in enumerate(attempts, start=1):
             call = self._proxy.StreamGenerate(
                 model_proxy_service_pb2.StreamGenerateRequest(generation=prompt.generation),
@@ -108,12 +109,52 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
                 # what makes the proxy close the model server's response.
                 call.cancel()
 
+    async def ListModels(
+        self, request: router_service_pb2.ListModelsRequest, context: Context
+    ) -> router_service_pb2.ListModelsResponse:
+        models, settings = self._config.current()
+        return list_page(request, models, settings, current_principal())
+
+    async def _complete(
+        self, attempts: list[_Attempt], context: Context
+    ) -> router_service_pb2.CompleteResponse:
+        for number, (model, prompt) in enumerate(attempts, start=1):
+            try:
+                response = await self._proxy.Generate(
+                    model_proxy_service_pb2.GenerateRequest(generation=prompt.generation),
+                    timeout=self._timeout(model, prompt, context),
+                )
+            except grpc.aio.AioRpcError as rpc_error:
+                error = from_rpc_error(rpc_error)
+                if not _should_fall_back(error, number, attempts):
+                    raise error from None
+                _log.warning("model unavailable; trying fallback", model=model.name)
+                continue
+            return router_service_pb2.CompleteResponse(
+                text=prompt.postprocessing.apply(response.text),
+                finish_reason=response.finish_reason,
+                usage=response.usage,
+                served_by=_served_by(model),
+            )
+        raise AssertionError("a plan always has at least one attempt")  # pragma: no cover
+
     def _plan(self, completion: router_service_pb2.Completion) -> list[_Attempt]:
         feature = check_completion(completion)
-        require_scope(feature.scope, feature.name)
+        principal = current_principal()
+        if feature is not None:
+            require_scope(feature.scope, feature.name)
+        for scope in completion.extra_scopes:
+            require_scope(scope, feature.name if feature else completion.model)
+        if completion.HasField("custom_model"):
+            models = [custom_model(completion.custom_model, enabled=self._custom_models.enabled)]
+        elif feature is None:
+            configured, settings = self._config.current()
+            models = [addressable_model(completion.model, configured, settings, principal)]
+        else:
+            models = self._config.models_for(feature.name)
         attempts: list[_Attempt] = []
-        for model in self._config.models_for(feature.name):
-            prompt = prepare(feature, completion, model.family)
+        for model in models:
+            prompt = _prepared(feature, completion, model.family)
             prompt.generation.target.CopyFrom(model.target)
             attempts.append((model, prompt))
         return attempts
@@ -126,6 +167,29 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
         model_timeout = limit.ToTimedelta().total_seconds() if limit.ByteSize() else 0.0
         timeout = model_timeout or prompt.timeout_s or self._default_timeout_s
         return downstream_timeout(context, timeout)
+
+
+def _prepared(
+    feature: Feature | None, completion: router_service_pb2.Completion, family: str
+) -> PreparedPrompt:
+    if completion.HasField("invocation"):
+        assert feature is not None  # check_completion resolved the prompt's feature
+        if completion.invocation.prompt_id == CHECK_PROMPT_ID:
+            return prepare_check(family)
+        return prepare(feature, invocation_completion(completion.invocation, feature), family)
+    if feature is None or completion.verbatim:
+        return PreparedPrompt(_verbatim(completion), _VERBATIM, None, PostProcessing())
+    return prepare(feature, completion, family)
+
+
+def _verbatim(completion: router_service_pb2.Completion) -> model_proxy_service_pb2.Generation:
+    """The caller's own prompt or messages, with only the parameters it set."""
+    generation = model_proxy_service_pb2.Generation(parameters=completion.parameters)
+    if completion.WhichOneof("input") == "chat":
+        generation.chat.messages.extend(completion.chat.messages)
+    else:
+        generation.prompt = completion.prompt
+    return generation
 
 
 def _should_fall_back(error: AigwError, number: int, attempts: list[_Attempt]) -> bool:

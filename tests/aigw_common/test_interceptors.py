@@ -53,6 +53,11 @@ class _Servicer(router_service_pb2_grpc.RouterServiceServicer):
         yield router_service_pb2.StreamCompleteResponse(text="first")
         raise errors.UpstreamUnavailable("model m at http://x is unreachable")
 
+    async def ListModels(
+        self, request: router_service_pb2.ListModelsRequest, context: Context
+    ) -> router_service_pb2.ListModelsResponse:
+        return router_service_pb2.ListModelsResponse()
+
 
 @pytest.fixture
 async def server() -> AsyncIterator[_Running]:

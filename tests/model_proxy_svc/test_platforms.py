@@ -75,8 +75,8 @@ async def test_streamed_answer_with_finish_reason_and_usage(
     assert chunks[-1].finish_reason == common_pb2.FINISH_REASON_STOP
     assert chunks[-1].usage.output_tokens == TOKENS
     assert chunks[-1].usage.input_tokens == 2
-    (record,) = _records(sim)
-    assert record["completed"]
+    # The simulator marks the record completed just after its last write: poll, do not race.
+    (record,) = await eventually(lambda: [r for r in _records(sim) if r["completed"]])
     assert record["stream"]
 
 

@@ -27,9 +27,11 @@ from aigw_common.errors import AigwError
 from aigw_common.grpc_server import add_standard_services, bind, create_server, set_serving
 from aigw_common.settings import Settings
 from rest_shim.app import build_app
+from tests.router_svc import conftest as router_fixtures
 
 if TYPE_CHECKING:
     from aigw_common.grpc_types import Context
+    from tests.router_svc.conftest import Stack
 
 ROUTER_SERVICE = router_service_pb2.DESCRIPTOR.services_by_name["RouterService"].full_name
 SERVED_BY = router_service_pb2.ServedBy(
@@ -71,6 +73,11 @@ class RouterDouble(router_service_pb2_grpc.RouterServiceServicer):
         # Stream only: raise `error` after this many text chunks (None: before any).
         self.error_after_chunks: int | None = None
         self.cancelled = asyncio.Event()
+        self.models = [
+            router_service_pb2.AddressableModel(
+                name="codestral-22b", family="codestral", features=["code_completions"]
+            )
+        ]
 
     def _record(self, completion: router_service_pb2.Completion, context: Context) -> None:
         self.completions.append(completion)
@@ -109,6 +116,16 @@ class RouterDouble(router_service_pb2_grpc.RouterServiceServicer):
         except asyncio.CancelledError:
             self.cancelled.set()
             raise
+
+    async def ListModels(
+        self, request: router_service_pb2.ListModelsRequest, context: Context
+    ) -> router_service_pb2.ListModelsResponse:
+        self.metadata.append(
+            {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
+        )
+        if self.error is not None:
+            raise self.error
+        return router_service_pb2.ListModelsResponse(models=self.models)
 
 
 @dataclass
@@ -189,3 +206,44 @@ async def shim_url(app: FastAPI) -> AsyncIterator[str]:
     """The shim behind a real uvicorn (ASGITransport buffers streams and never disconnects)."""
     async with served(app) as url:
         yield url
+
+
+# The shim in front of the real router, config_svc, model_proxy_svc and the simulator.
+simulator = router_fixtures.simulator
+stack = router_fixtures.stack
+
+
+@dataclass
+class Gateway:
+    """The shim served by uvicorn in front of a real in-process stack."""
+
+    url: str
+    http: httpx.AsyncClient
+    stack: Stack
+
+    def headers(self, *scopes: str) -> dict[str, str]:
+        """What a GitLab instance sends, with a token granting `scopes`."""
+        return {
+            "Authorization": f"Bearer {self.stack.token(*scopes)}",
+            "X-Gitlab-Authentication-Type": "oidc",
+            "X-Gitlab-Realm": "self-managed",
+            "X-Gitlab-Instance-Id": "ea8bf810-1d6f-4a6a-b4fd-93e8cbd8b57f",
+            "X-Gitlab-Global-User-Id": "Df0Jhs9xlbetQR8YoZCKDZJflhxO0ZBI8uoRzmpnd1w=",
+            "X-Gitlab-Host-Name": "gitlab.example.com",
+            "X-Gitlab-Version": "17.6.0",
+            "X-Request-ID": "01JD2ZQ3V4K6G0Y4M7X2T9N8P5",
+        }
+
+    def records(self) -> list[dict[str, Any]]:
+        return self.stack.simulator.state.recorder.snapshot()
+
+
+@pytest.fixture
+async def gateway(settings: Settings, stack: Stack) -> AsyncIterator[Gateway]:
+    channel = open_channel(f"127.0.0.1:{stack.router_port}")
+    app = build_app(settings, channel)
+    try:
+        async with served(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as http:
+            yield Gateway(url=url, http=http, stack=stack)
+    finally:
+        await channel.close()

@@ -6,8 +6,11 @@ from typing import Any
 import httpx
 import pytest
 
+from aigw.common.v1 import common_pb2
+from aigw.router.v1 import router_service_pb2
 from aigw_common.settings import CustomModelsSettings, Settings
 from rest_shim.app import build_app
+from rest_shim.model_coordinates import API_KEY_DISABLED, ENDPOINT_DISABLED, IDENTIFIER_DISABLED
 from rest_shim.routes.code_completions import FEATURE
 from tests.rest_shim.conftest import AUTH_HEADERS, RunningRouter, completion_body
 
@@ -192,32 +195,63 @@ async def test_malformed_json_is_422(client: httpx.AsyncClient) -> None:
     assert response.json() == {"detail": "body: invalid JSON"}
 
 
-@pytest.mark.parametrize("field", ["model_endpoint", "model_api_key", "model_identifier"])
+@pytest.mark.parametrize(
+    ("field", "message"),
+    [
+        ("model_endpoint", ENDPOINT_DISABLED),
+        ("model_api_key", API_KEY_DISABLED),
+        ("model_identifier", IDENTIFIER_DISABLED),
+    ],
+)
 async def test_model_coordinates_are_refused_when_custom_models_are_disabled(
-    client: httpx.AsyncClient, router: RunningRouter, field: str
+    client: httpx.AsyncClient, router: RunningRouter, field: str, message: str
 ) -> None:
-    body = completion_body(**{field: "sk-very-secret-value"})
+    body = completion_body(model_provider="litellm", model_name="codestral")
+    body[field] = "sk-very-secret-value"
 
     response = await client.post("/v2/code/completions", json=body, headers=AUTH_HEADERS)
 
-    assert response.status_code == 422
-    assert "AIGW_CUSTOM_MODELS__ENABLED" in response.json()["detail"]
+    assert response.status_code == 400
+    assert response.json() == {"detail": message}
     assert "sk-very-secret-value" not in response.text
     assert router.servicer.completions == []
 
 
-async def test_model_coordinates_are_not_yet_supported_when_enabled(
+async def test_model_coordinates_reach_the_router_when_enabled(
     settings: Settings, router_channel: object, router: RunningRouter
 ) -> None:
     enabled = settings.model_copy(update={"custom_models": CustomModelsSettings(enabled=True)})
     app = build_app(enabled, router_channel)  # type: ignore[arg-type]
-    body = completion_body(model_endpoint="http://vllm:8000/v1", model_identifier="custom/x")
+    body = completion_body(
+        model_provider="litellm",
+        model_name="mistral",
+        model_endpoint="http://vllm:8000/v1/",
+        model_api_key="sk-very-secret-value",
+        model_identifier="custom_openai/Mistral-7B",
+    )
 
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://shim"
     ) as http:
         response = await http.post("/v2/code/completions", json=body, headers=AUTH_HEADERS)
 
-    assert response.status_code == 501
-    assert "not supported" in response.json()["detail"]
-    assert router.servicer.completions == []
+    assert response.status_code == 200
+    [completion] = router.servicer.completions
+    assert completion.custom_model == router_service_pb2.CustomModel(
+        family="mistral",
+        platform=common_pb2.PLATFORM_OPENAI_COMPATIBLE,
+        endpoint="http://vllm:8000/v1",
+        identifier="Mistral-7B",
+        api_key="sk-very-secret-value",
+    )
+
+
+async def test_a_family_outside_the_providers_set_is_422(
+    client: httpx.AsyncClient, router: RunningRouter
+) -> None:
+    body = completion_body(model_provider="litellm", model_name="gpt-neo")
+
+    response = await client.post("/v2/code/completions", json=body, headers=AUTH_HEADERS)
+
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith("model_name: Value error, model 'gpt-neo'")

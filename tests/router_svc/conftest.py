@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import grpc
 import pytest
+from grpc_health.v1 import health
 
 from aigw.common.v1 import common_pb2
 from aigw.config.v1 import config_service_pb2, config_service_pb2_grpc
 from aigw.router.v1 import router_service_pb2_grpc
 from aigw_common import scopes
 from aigw_common.channels import open_channel
+from aigw_common.grpc_server import set_serving
 from aigw_common.settings import Settings
 from aigw_common.token_verifier import TokenVerifier
 from aigw_simulator import BackgroundSimulator, SimulatorConfig
@@ -44,10 +47,14 @@ class Stack:
     cache: ConfigCache
     simulator: BackgroundSimulator
     issuer: TokenIssuer
+    router_port: int = 0
+
+    def token(self, *scopes: str) -> str:
+        """A five-minute token granting `scopes`, signed by auth_svc's key."""
+        return self.issuer.issue("tester", list(scopes), timedelta(minutes=5)).token
 
     def metadata(self, *scopes: str) -> list[tuple[str, str]]:
-        token = self.issuer.issue("tester", list(scopes), timedelta(minutes=5)).token
-        return [("authorization", f"Bearer {token}")]
+        return [("authorization", f"Bearer {self.token(*scopes)}")]
 
     async def add_model(self, name: str, endpoint: str, family: str = "codestral") -> None:
         target = common_pb2.ModelTarget(
@@ -81,8 +88,9 @@ def simulator() -> Iterator[BackgroundSimulator]:
         yield running
 
 
-@pytest.fixture
-async def stack(settings: Settings, simulator: BackgroundSimulator) -> AsyncIterator[Stack]:
+@asynccontextmanager
+async def running_stack(settings: Settings, simulator: BackgroundSimulator) -> AsyncIterator[Stack]:
+    """config_svc, model_proxy_svc and the router on free ports, in front of `simulator`."""
     keys = KeyStore.load_or_create(settings.data_dir, settings.auth.algorithm)
     store = await config_server.open_store(settings)
     box = await config_server.open_secrets_box(settings)
@@ -101,34 +109,46 @@ async def stack(settings: Settings, simulator: BackgroundSimulator) -> AsyncIter
     cache = ConfigCache(config_channel, _token_source(issuer, scopes.CONFIG_READ))
     cache.start()
     await asyncio.wait_for(cache.ready.wait(), 5)
+    health_servicer = health.aio.HealthServicer()
     router, router_port = await router_server.build_server(
         settings,
+        health_servicer,
         config=cache,
         verifier=verifier,
         proxy_channel=proxy_channel,
     )
     await router.start()
-    async with (
-        grpc.aio.insecure_channel(f"127.0.0.1:{router_port}") as router_channel,
-        authorized_channel(
-            f"127.0.0.1:{config_port}", lambda: bearer(issuer, scopes.ADMIN)
-        ) as admin_channel,
-    ):
-        yield Stack(
-            router=router_service_pb2_grpc.RouterServiceStub(router_channel),
-            config=config_service_pb2_grpc.ConfigServiceStub(admin_channel),
-            cache=cache,
-            simulator=simulator,
-            issuer=issuer,
-        )
-    await router.stop(None)
-    await cache.close()
-    await config_channel.close()
-    await proxy_channel.close()
-    await proxy.stop(None)
-    await config.stop(None)
-    await clients.aclose()
-    await store.close()
+    await set_serving(health_servicer, [router_server.SERVICE_NAME], serving=True)
+    try:
+        async with (
+            grpc.aio.insecure_channel(f"127.0.0.1:{router_port}") as router_channel,
+            authorized_channel(
+                f"127.0.0.1:{config_port}", lambda: bearer(issuer, scopes.ADMIN)
+            ) as admin_channel,
+        ):
+            yield Stack(
+                router=router_service_pb2_grpc.RouterServiceStub(router_channel),
+                config=config_service_pb2_grpc.ConfigServiceStub(admin_channel),
+                cache=cache,
+                simulator=simulator,
+                issuer=issuer,
+                router_port=router_port,
+            )
+    finally:
+        await router.stop(None)
+        await cache.close()
+        await config_channel.close()
+        await proxy_channel.close()
+        await proxy.stop(None)
+        await config.stop(None)
+        await clients.aclose()
+        await store.close()
+
+
+@pytest.fixture
+async def stack(settings: Settings, simulator: BackgroundSimulator) -> AsyncIterator[Stack]:
+    async with running_stack(settings, simulator) as running:
+        yield running
 
 
 def _token_source(issuer: TokenIssuer, *scope_names: str) -> Credentials:

@@ -80,4 +80,5 @@ def test_a_well_formed_request_yields_its_feature() -> None:
     feature = check_completion(
         router_service_pb2.Completion(feature="code_completions", code=_code())
     )
+    assert feature is not None
     assert feature.scope == "complete_code"

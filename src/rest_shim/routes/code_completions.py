@@ -5,15 +5,16 @@ from __future__ import annotations
 import time
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
 
 from aigw.common.v1 import common_pb2
 from aigw.router.v1 import router_service_pb2
 from aigw_common.languages import language_of
 from rest_shim.dependencies import AppSettings, Router
+from rest_shim.model_coordinates import custom_model
 from rest_shim.router_client import forwarded_metadata
 from rest_shim.routes.suggestions_schema import (
     Choice,
+    CurrentFile,
     SuggestionModel,
     SuggestionsRequest,
     SuggestionsResponse,
@@ -22,15 +23,7 @@ from rest_shim.routes.suggestions_schema import (
 from rest_shim.streaming import text_stream_response
 
 FEATURE = "code_completions"
-
-CUSTOM_MODELS_DISABLED = (
-    "Requests naming their own model (model_endpoint, model_api_key or model_identifier) are "
-    "refused: set AIGW_CUSTOM_MODELS__ENABLED=true to allow them"
-)
-CUSTOM_MODELS_NOT_SUPPORTED = (
-    "Requests naming their own model (model_endpoint, model_api_key or model_identifier) are "
-    "not supported yet; configure the model for the feature in aigw and omit these fields"
-)
+FORBIDDEN = "Unauthorized to access code completions"
 
 router = APIRouter(tags=["code suggestions"])
 
@@ -41,23 +34,27 @@ async def completions(
     payload: SuggestionsRequest, request: Request, settings: AppSettings, client: Router
 ) -> Response | SuggestionsResponse:
     """Complete the code at the cursor; with `stream: true` the answer is plain text chunks."""
-    if payload.has_model_coordinates:
-        return _refuse_model_coordinates(enabled=settings.custom_models.enabled)
-    current_file = payload.current_file
     completion = router_service_pb2.Completion(
         feature=FEATURE,
-        code=router_service_pb2.CodeContext(
-            file_name=current_file.file_name,
-            language=language_of(current_file.file_name, current_file.language_identifier),
-            content_above_cursor=current_file.content_above_cursor,
-            content_below_cursor=current_file.content_below_cursor,
-        ),
+        code=code_context(payload.current_file),
+        custom_model=custom_model(payload.coordinates, settings.custom_models),
     )
     metadata = forwarded_metadata(request)
     if payload.stream:
-        return await text_stream_response(client.stream(completion, metadata))
-    answer = await client.complete(completion, metadata)
+        stream = await client.open_stream(completion, metadata, forbidden=FORBIDDEN)
+        return text_stream_response(stream)
+    answer = await client.complete(completion, metadata, forbidden=FORBIDDEN)
     return suggestions_response(answer, completion.code.language)
+
+
+def code_context(current_file: CurrentFile) -> router_service_pb2.CodeContext:
+    """The router's editor state for GitLab's `current_file`."""
+    return router_service_pb2.CodeContext(
+        file_name=current_file.file_name,
+        language=language_of(current_file.file_name, current_file.language_identifier),
+        content_above_cursor=current_file.content_above_cursor,
+        content_below_cursor=current_file.content_below_cursor,
+    )
 
 
 def suggestions_response(
@@ -79,13 +76,11 @@ def suggestions_response(
 
 
 def platform_name(platform: common_pb2.Platform.ValueType) -> str:
-    """The platform's short name, e.g. `openai_compatible`; empty when unspecified."""
+    """The platform's short name, e.g. `openai_compatible`; empty when unspecified.
+
+    GitLab reports its LiteLLM engine name as `model.engine` (the exact string is unverified);
+    clients only display it, so aigw names the platform that served the answer.
+    """
     if platform == common_pb2.PLATFORM_UNSPECIFIED:
         return ""
     return common_pb2.Platform.Name(platform).removeprefix("PLATFORM_").lower()
-
-
-def _refuse_model_coordinates(*, enabled: bool) -> JSONResponse:
-    if not enabled:
-        return JSONResponse({"detail": CUSTOM_MODELS_DISABLED}, status_code=422)
-    return JSONResponse({"detail": CUSTOM_MODELS_NOT_SUPPORTED}, status_code=501)

@@ -6,9 +6,18 @@ unknown fields are accepted and ignored, as there.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
+
+from rest_shim.model_coordinates import FieldNames, ModelCoordinates
 
 _Str50 = Annotated[str, StringConstraints(max_length=50)]
 _Stripped50 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)]
@@ -20,6 +29,47 @@ _Content = Annotated[str, StringConstraints(max_length=100_000)]
 ModelProvider = Literal[
     "anthropic", "vertex-ai", "litellm", "codestral", "fireworks_ai", "amazon_q", "gitlab"
 ]
+
+# GitLab's `litellm` families allowed per use case (KindLiteLlmModel ∩ the use case's set).
+# GitLab leaves `general` (bring-your-own, any OpenAI-compatible model) out of both sets, yet
+# documents it as serving completion and generation; aigw accepts it for both.
+LITELLM_COMPLETION_FAMILIES = frozenset(
+    {
+        "codegemma",
+        "codellama",
+        "codestral",
+        "codestral-2501",
+        "codestral-2508",
+        "deepseekcoder",
+        "llama3",
+        "mistral",
+        "mixtral",
+        "claude_3",
+        "gpt",
+        "qwen2p5-coder-7b",
+        "general",
+    }
+)
+LITELLM_GENERATION_FAMILIES = frozenset(
+    {
+        "codegemma",
+        "codellama",
+        "codestral",
+        "deepseekcoder",
+        "llama3",
+        "mistral",
+        "mixtral",
+        "claude_3",
+        "gpt",
+        "general",
+    }
+)
+_FIELD_NAMES = FieldNames(
+    family="model_name",
+    endpoint="model_endpoint",
+    api_key="model_api_key",
+    identifier="model_identifier",
+)
 
 
 class _Body(BaseModel):
@@ -63,7 +113,10 @@ class PromptMessage(_Body):
 
 
 class SuggestionsRequest(_Body):
-    """The body of a code completion or generation request."""
+    """The body of a code completion request."""
+
+    # Families a `litellm` model_name may take on this route.
+    litellm_families: ClassVar[frozenset[str]] = LITELLM_COMPLETION_FAMILIES
 
     current_file: CurrentFile
     project_path: _Stripped255 | None = None
@@ -81,10 +134,50 @@ class SuggestionsRequest(_Body):
     prompt_version: Literal[1, 2, 3] = 1
     prompt: str | list[PromptMessage] | None = None
 
+    @field_validator("model_name")
+    @classmethod
+    def _family_fits_the_provider(cls, name: str | None, info: ValidationInfo) -> str | None:
+        if name is not None and info.data.get("model_provider") == "litellm":
+            allowed = cls.litellm_families
+            if name not in allowed:
+                raise ValueError(
+                    f"model {name!r} is not supported by provider 'litellm' here; "
+                    f"use one of {', '.join(sorted(allowed))}"
+                )
+        return name
+
     @property
-    def has_model_coordinates(self) -> bool:
-        """Whether the caller names its own model server (GitLab's self-hosted mode)."""
-        return bool(self.model_endpoint or self.model_api_key or self.model_identifier)
+    def coordinates(self) -> ModelCoordinates:
+        """The model the caller names itself, if any (GitLab's self-hosted mode)."""
+        return ModelCoordinates(
+            family=self.model_name,
+            endpoint=self.model_endpoint,
+            api_key=self.model_api_key,
+            identifier=self.model_identifier,
+            names=_FIELD_NAMES,
+        )
+
+
+class GenerationsRequest(SuggestionsRequest):
+    """The body of a code generation request: with prompt_version 2 or 3 a `prompt` is
+    required (a string for 2, messages for 3); Rails' self-hosted requests send `""`."""
+
+    litellm_families: ClassVar[frozenset[str]] = LITELLM_GENERATION_FAMILIES
+    prompt: Annotated[str, StringConstraints(max_length=400_000)] | list[PromptMessage] | None = (
+        Field(default=None, validate_default=True)
+    )
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt_fits_the_version(
+        cls, prompt: str | list[PromptMessage] | None, info: ValidationInfo
+    ) -> str | list[PromptMessage] | None:
+        version = info.data.get("prompt_version", 1)
+        if version == 2 and not isinstance(prompt, str):
+            raise ValueError("prompt_version 2 needs a string prompt (it may be empty)")
+        if version == 3 and not isinstance(prompt, list):
+            raise ValueError("prompt_version 3 needs a list of messages")
+        return prompt
 
 
 class TokensConsumption(BaseModel):

@@ -396,6 +396,7 @@ class ModelTarget(_message.Message):
     LIMITS_FIELD_NUMBER: _builtins.int
     AZURE_FIELD_NUMBER: _builtins.int
     BEDROCK_FIELD_NUMBER: _builtins.int
+    REQUEST_API_KEY_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The operator's name for the model (unique in config_svc); used in logs and errors."""
     family: _builtins.str
@@ -410,6 +411,11 @@ class ModelTarget(_message.Message):
     """The provider's name for the model: vLLM's served model name, a Bedrock model id, an Azure deployment."""
     sealed_api_key: _builtins.bytes
     """The model's API key sealed by config_svc (Fernet); only model_proxy_svc can open it. Empty when none."""
+    request_api_key: _builtins.str
+    """An API key the caller sent with this one request (a model described in the request, not
+    stored in config_svc). Takes the place of `sealed_api_key`. Never stored, never logged,
+    never returned. Empty when none.
+    """
     @_builtins.property
     def limits(self) -> Global___ModelLimits:
         """Per-model limits."""
@@ -434,10 +440,11 @@ class ModelTarget(_message.Message):
         limits: Global___ModelLimits | None = ...,
         azure: Global___AzureOptions | None = ...,
         bedrock: Global___BedrockOptions | None = ...,
+        request_api_key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["azure", b"azure", "bedrock", b"bedrock", "limits", b"limits", "platform_options", b"platform_options"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["azure", b"azure", "bedrock", b"bedrock", "endpoint", b"endpoint", "family", b"family", "identifier", b"identifier", "limits", b"limits", "name", b"name", "platform", b"platform", "platform_options", b"platform_options", "sealed_api_key", b"sealed_api_key"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["azure", b"azure", "bedrock", b"bedrock", "endpoint", b"endpoint", "family", b"family", "identifier", b"identifier", "limits", b"limits", "name", b"name", "platform", b"platform", "platform_options", b"platform_options", "request_api_key", b"request_api_key", "sealed_api_key", b"sealed_api_key"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_platform_options: _TypeAlias = _typing.Literal["azure", "bedrock"]  # noqa: Y015
     _WhichOneofArgType_platform_options: _TypeAlias = _typing.Literal["platform_options", b"platform_options"]  # noqa: Y015

@@ -7,6 +7,7 @@ from aigw.common.v1 import common_pb2 as _common_pb2
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf.internal import containers as _containers
 import builtins as _builtins
 import sys
@@ -30,10 +31,24 @@ class Completion(_message.Message):
     CHAT_FIELD_NUMBER: _builtins.int
     PROMPT_FIELD_NUMBER: _builtins.int
     PARAMETERS_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
+    CUSTOM_MODEL_FIELD_NUMBER: _builtins.int
+    VERBATIM_FIELD_NUMBER: _builtins.int
+    INVOCATION_FIELD_NUMBER: _builtins.int
+    EXTRA_SCOPES_FIELD_NUMBER: _builtins.int
     feature: _builtins.str
     """The feature asked for, e.g. code_completions, code_generations, duo_chat."""
     prompt: _builtins.str
     """A plain prompt sent as is."""
+    model: _builtins.str
+    """A configured model asked for by name instead of `feature` (the OpenAI-compatible API).
+    Allowed only when the model serves an enabled feature whose scope the caller holds;
+    otherwise NOT_FOUND, the same answer as for a model that does not exist.
+    """
+    verbatim: _builtins.bool
+    """True when the caller prepared the prompt itself: `chat` or `prompt` go to the model as
+    given, without the feature's prompt template or default sampling parameters.
+    """
     @_builtins.property
     def code(self) -> Global___CodeContext:
         """The editor state, for code completion and generation."""
@@ -46,6 +61,26 @@ class Completion(_message.Message):
     def parameters(self) -> _common_pb2.GenerationParameters:
         """Overrides of the prompt's default sampling parameters."""
 
+    @_builtins.property
+    def custom_model(self) -> Global___CustomModel:
+        """A model the caller describes itself (GitLab's self-hosted model coordinates), used instead
+        of the feature's configured models. Refused with FAILED_PRECONDITION unless the router runs
+        with AIGW_CUSTOM_MODELS__ENABLED=true. The feature's scope is still required.
+        """
+
+    @_builtins.property
+    def invocation(self) -> Global___PromptInvocation:
+        """A named prompt with its template variables (GitLab's /v1/prompts/{prompt_id}). It decides
+        the feature itself; `feature` must then be empty.
+        """
+
+    @_builtins.property
+    def extra_scopes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Scopes the caller must hold besides the feature's, e.g. include_file_context when the
+        conversation carries a file (GitLab's additional context). PERMISSION_DENIED names the first
+        one missing.
+        """
+
     def __init__(
         self,
         *,
@@ -54,16 +89,91 @@ class Completion(_message.Message):
         chat: Global___Conversation | None = ...,
         prompt: _builtins.str = ...,
         parameters: _common_pb2.GenerationParameters | None = ...,
+        model: _builtins.str = ...,
+        custom_model: Global___CustomModel | None = ...,
+        verbatim: _builtins.bool = ...,
+        invocation: Global___PromptInvocation | None = ...,
+        extra_scopes: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["chat", b"chat", "code", b"code", "input", b"input", "parameters", b"parameters", "prompt", b"prompt"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["chat", b"chat", "code", b"code", "custom_model", b"custom_model", "input", b"input", "invocation", b"invocation", "parameters", b"parameters", "prompt", b"prompt"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chat", b"chat", "code", b"code", "feature", b"feature", "input", b"input", "parameters", b"parameters", "prompt", b"prompt"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chat", b"chat", "code", b"code", "custom_model", b"custom_model", "extra_scopes", b"extra_scopes", "feature", b"feature", "input", b"input", "invocation", b"invocation", "model", b"model", "parameters", b"parameters", "prompt", b"prompt", "verbatim", b"verbatim"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_input: _TypeAlias = _typing.Literal["code", "chat", "prompt"]  # noqa: Y015
     _WhichOneofArgType_input: _TypeAlias = _typing.Literal["input", b"input"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_input) -> _WhichOneofReturnType_input | None: ...
 
 Global___Completion: _TypeAlias = Completion  # noqa: Y015
+
+@_typing.final
+class CustomModel(_message.Message):
+    """CustomModel is a model described in the request itself rather than in config_svc."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FAMILY_FIELD_NUMBER: _builtins.int
+    PLATFORM_FIELD_NUMBER: _builtins.int
+    ENDPOINT_FIELD_NUMBER: _builtins.int
+    IDENTIFIER_FIELD_NUMBER: _builtins.int
+    API_KEY_FIELD_NUMBER: _builtins.int
+    family: _builtins.str
+    """The model family (codestral, mistral, gpt, ...), which decides the prompt format."""
+    platform: _common_pb2.Platform.ValueType
+    """The wire protocol to use."""
+    endpoint: _builtins.str
+    """Base URL of the model server, e.g. http://vllm:8000/v1; empty for Bedrock."""
+    identifier: _builtins.str
+    """The provider's name for the model: vLLM's served model name, a Bedrock model id, an Azure
+    deployment.
+    """
+    api_key: _builtins.str
+    """The caller's API key for the model server, if any. Used for this request only: never
+    stored, never logged, never returned.
+    """
+    def __init__(
+        self,
+        *,
+        family: _builtins.str = ...,
+        platform: _common_pb2.Platform.ValueType = ...,
+        endpoint: _builtins.str = ...,
+        identifier: _builtins.str = ...,
+        api_key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["api_key", b"api_key", "endpoint", b"endpoint", "family", b"family", "identifier", b"identifier", "platform", b"platform"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CustomModel: _TypeAlias = CustomModel  # noqa: Y015
+
+@_typing.final
+class PromptInvocation(_message.Message):
+    """PromptInvocation names one of the router's prompts and fills its template variables."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROMPT_ID_FIELD_NUMBER: _builtins.int
+    INPUTS_FIELD_NUMBER: _builtins.int
+    prompt_id: _builtins.str
+    """The prompt, e.g. model_configuration/check or chat/explain_code. Unknown ids are NOT_FOUND."""
+    @_builtins.property
+    def inputs(self) -> _struct_pb2.Struct:
+        """The template variables, as the caller sent them."""
+
+    def __init__(
+        self,
+        *,
+        prompt_id: _builtins.str = ...,
+        inputs: _struct_pb2.Struct | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["inputs", b"inputs"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["inputs", b"inputs", "prompt_id", b"prompt_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PromptInvocation: _TypeAlias = PromptInvocation  # noqa: Y015
 
 @_typing.final
 class CodeContext(_message.Message):
@@ -276,3 +386,89 @@ class StreamCompleteResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___StreamCompleteResponse: _TypeAlias = StreamCompleteResponse  # noqa: Y015
+
+@_typing.final
+class ListModelsRequest(_message.Message):
+    """ListModelsRequest asks for one page of the models the caller may address."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    """At most this many models; 0 means the default (100), larger values are capped at 1000."""
+    page_token: _builtins.str
+    """The next_page_token of the previous page; empty for the first page."""
+    def __init__(
+        self,
+        *,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListModelsRequest: _TypeAlias = ListModelsRequest  # noqa: Y015
+
+@_typing.final
+class ListModelsResponse(_message.Message):
+    """ListModelsResponse is one page of models, by name."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODELS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Token for the next page; empty on the last page."""
+    @_builtins.property
+    def models(self) -> _containers.RepeatedCompositeFieldContainer[Global___AddressableModel]:
+        """The models."""
+
+    def __init__(
+        self,
+        *,
+        models: _abc.Iterable[Global___AddressableModel] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["models", b"models", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListModelsResponse: _TypeAlias = ListModelsResponse  # noqa: Y015
+
+@_typing.final
+class AddressableModel(_message.Message):
+    """AddressableModel is a model the caller may name in `Completion.model`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    FAMILY_FIELD_NUMBER: _builtins.int
+    FEATURES_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The model's name in config_svc."""
+    family: _builtins.str
+    """The model's family."""
+    @_builtins.property
+    def features(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The enabled features it serves whose scope the caller holds, by name."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        family: _builtins.str = ...,
+        features: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["family", b"family", "features", b"features", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddressableModel: _TypeAlias = AddressableModel  # noqa: Y015

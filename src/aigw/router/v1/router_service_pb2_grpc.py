@@ -52,6 +52,11 @@ class RouterServiceStub:
                 request_serializer=aigw_dot_router_dot_v1_dot_router__service__pb2.StreamCompleteRequest.SerializeToString,
                 response_deserializer=aigw_dot_router_dot_v1_dot_router__service__pb2.StreamCompleteResponse.FromString,
                 _registered_method=True)
+        self.ListModels = channel.unary_unary(
+                '/aigw.router.v1.RouterService/ListModels',
+                request_serializer=aigw_dot_router_dot_v1_dot_router__service__pb2.ListModelsRequest.SerializeToString,
+                response_deserializer=aigw_dot_router_dot_v1_dot_router__service__pb2.ListModelsResponse.FromString,
+                _registered_method=True)
 
 
 class RouterServiceServicer:
@@ -80,6 +85,14 @@ class RouterServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListModels(self, request, context):
+        """ListModels lists the configured models the caller may address by name in
+        `Completion.model`: those serving at least one enabled feature whose scope the caller holds.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RouterServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -92,6 +105,11 @@ def add_RouterServiceServicer_to_server(servicer, server):
                     servicer.StreamComplete,
                     request_deserializer=aigw_dot_router_dot_v1_dot_router__service__pb2.StreamCompleteRequest.FromString,
                     response_serializer=aigw_dot_router_dot_v1_dot_router__service__pb2.StreamCompleteResponse.SerializeToString,
+            ),
+            'ListModels': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListModels,
+                    request_deserializer=aigw_dot_router_dot_v1_dot_router__service__pb2.ListModelsRequest.FromString,
+                    response_serializer=aigw_dot_router_dot_v1_dot_router__service__pb2.ListModelsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -156,6 +174,33 @@ class RouterService:
             '/aigw.router.v1.RouterService/StreamComplete',
             aigw_dot_router_dot_v1_dot_router__service__pb2.StreamCompleteRequest.SerializeToString,
             aigw_dot_router_dot_v1_dot_router__service__pb2.StreamCompleteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListModels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aigw.router.v1.RouterService/ListModels',
+            aigw_dot_router_dot_v1_dot_router__service__pb2.ListModelsRequest.SerializeToString,
+            aigw_dot_router_dot_v1_dot_router__service__pb2.ListModelsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -47,6 +47,10 @@ class RouterServiceStub:
     """StreamComplete streams the answer as text deltas; the last chunk carries the finish reason
     and token usage. Cancelling the call stops the model's work.
     """
+    ListModels: _grpc.UnaryUnaryMultiCallable[_router_service_pb2.ListModelsRequest, _router_service_pb2.ListModelsResponse]
+    """ListModels lists the configured models the caller may address by name in
+    `Completion.model`: those serving at least one enabled feature whose scope the caller holds.
+    """
 
 @_typing.type_check_only
 class RouterServiceAsyncStub(RouterServiceStub):
@@ -66,6 +70,10 @@ class RouterServiceAsyncStub(RouterServiceStub):
     StreamComplete: _aio.UnaryStreamMultiCallable[_router_service_pb2.StreamCompleteRequest, _router_service_pb2.StreamCompleteResponse]  # type: ignore[assignment]
     """StreamComplete streams the answer as text deltas; the last chunk carries the finish reason
     and token usage. Cancelling the call stops the model's work.
+    """
+    ListModels: _aio.UnaryUnaryMultiCallable[_router_service_pb2.ListModelsRequest, _router_service_pb2.ListModelsResponse]  # type: ignore[assignment]
+    """ListModels lists the configured models the caller may address by name in
+    `Completion.model`: those serving at least one enabled feature whose scope the caller holds.
     """
 
 class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -95,6 +103,16 @@ class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_router_service_pb2.StreamCompleteResponse], _abc.AsyncIterator[_router_service_pb2.StreamCompleteResponse]]:
         """StreamComplete streams the answer as text deltas; the last chunk carries the finish reason
         and token usage. Cancelling the call stops the model's work.
+        """
+
+    @_abc_1.abstractmethod
+    def ListModels(
+        self,
+        request: _router_service_pb2.ListModelsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_router_service_pb2.ListModelsResponse, _abc.Awaitable[_router_service_pb2.ListModelsResponse]]:
+        """ListModels lists the configured models the caller may address by name in
+        `Completion.model`: those serving at least one enabled feature whose scope the caller holds.
         """
 
 def add_RouterServiceServicer_to_server(servicer: RouterServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
