@@ -1,27 +1,36 @@
-"""Administration over gRPC: tokens from auth_svc, models and feature settings in config_svc."""
+"""Administration over gRPC: tokens and keys from auth_svc, models and feature settings in
+config_svc.
+
+Calls to auth_svc carry the admin credential; calls to config_svc carry a short-lived token
+with the `aigw_admin` scope that auth_svc mints for each command.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import grpc
-from google.protobuf import duration_pb2
+from google.protobuf import duration_pb2, timestamp_pb2
 
 from aigw.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
 from aigw.common.v1 import common_pb2
 from aigw.config.v1 import config_service_pb2, config_service_pb2_grpc
+from aigw_common.admin_credential import load_or_create_admin_credential
+from aigw_common.service_token import ADMIN_SCOPE
 from aigw_common.settings import Settings
-from auth_svc.admin_credential import load_or_create_admin_credential
+from aigw_common.tls import channel_credentials
 
 if TYPE_CHECKING:
     from aigw.config.v1.config_service_pb2_grpc import ConfigServiceAsyncStub
 
 _TIMEOUT_S = 10.0
+# Long enough for any one command, short enough to be worthless soon after.
+ADMIN_TOKEN_TTL_S = 300
 PLATFORMS = {
     "openai_compatible": common_pb2.PLATFORM_OPENAI_COMPATIBLE,
     "azure_openai": common_pb2.PLATFORM_AZURE_OPENAI,
@@ -29,6 +38,24 @@ PLATFORMS = {
     "anthropic": common_pb2.PLATFORM_ANTHROPIC,
 }
 PLATFORM_NAMES = {value: name for name, value in PLATFORMS.items()}
+KEY_STATE_NAMES = {
+    auth_service_pb2.KEY_STATE_ACTIVE: "active",
+    auth_service_pb2.KEY_STATE_NEXT: "next",
+    auth_service_pb2.KEY_STATE_RETIRING: "retiring",
+}
+
+
+def channel(settings: Settings, address: str) -> grpc.aio.Channel:
+    """A channel to an aigw service, with TLS when AIGW_TLS__ENABLED is set."""
+    credentials = channel_credentials(settings.tls)
+    if credentials is not None:
+        return grpc.aio.secure_channel(address, credentials)
+    return grpc.aio.insecure_channel(address)
+
+
+def _admin_metadata(settings: Settings) -> list[tuple[str, str]]:
+    credential = load_or_create_admin_credential(settings)
+    return [("authorization", f"Bearer {credential}")]
 
 
 async def issue_token(
@@ -37,11 +64,35 @@ async def issue_token(
     request = auth_service_pb2.IssueTokenRequest(subject=subject, scopes=scopes)
     if ttl_s is not None:
         request.ttl.FromTimedelta(timedelta(seconds=ttl_s))
-    credential = load_or_create_admin_credential(settings)
-    async with grpc.aio.insecure_channel(settings.auth_svc.address) as channel:
-        return await auth_service_pb2_grpc.AuthServiceStub(channel).IssueToken(
-            request, metadata=[("authorization", f"Bearer {credential}")], timeout=_TIMEOUT_S
+    async with channel(settings, settings.auth_svc.address) as auth:
+        return await auth_service_pb2_grpc.AuthServiceStub(auth).IssueToken(
+            request, metadata=_admin_metadata(settings), timeout=_TIMEOUT_S
         )
+
+
+async def rotate_keys(settings: Settings) -> auth_service_pb2.RotateKeysResponse:
+    async with channel(settings, settings.auth_svc.address) as auth:
+        return await auth_service_pb2_grpc.AuthServiceStub(auth).RotateKeys(
+            auth_service_pb2.RotateKeysRequest(),
+            metadata=_admin_metadata(settings),
+            timeout=_TIMEOUT_S,
+        )
+
+
+async def key_set(settings: Settings) -> list[auth_service_pb2.SigningKeyInfo]:
+    async with channel(settings, settings.auth_svc.address) as auth:
+        response = await auth_service_pb2_grpc.AuthServiceStub(auth).GetKeySet(
+            auth_service_pb2.GetKeySetRequest(),
+            metadata=_admin_metadata(settings),
+            timeout=_TIMEOUT_S,
+        )
+        return list(response.keys)
+
+
+async def config_metadata(settings: Settings) -> list[tuple[str, str]]:
+    """Metadata for config_svc calls: a fresh short-lived administrator token."""
+    issued = await issue_token(settings, "aigw-cli", [ADMIN_SCOPE], ADMIN_TOKEN_TTL_S)
+    return [("authorization", f"Bearer {issued.token}")]
 
 
 def model_from_args(args: argparse.Namespace) -> config_service_pb2.Model:
@@ -77,19 +128,25 @@ def api_key_from_args(args: argparse.Namespace) -> str:
 async def create_model(
     settings: Settings, model: config_service_pb2.Model, api_key: str
 ) -> config_service_pb2.CreateModelResponse:
-    async with grpc.aio.insecure_channel(settings.config_svc.address) as channel:
-        return await _config(channel).CreateModel(
-            config_service_pb2.CreateModelRequest(model=model, api_key=api_key), timeout=_TIMEOUT_S
+    metadata = await config_metadata(settings)
+    async with channel(settings, settings.config_svc.address) as config:
+        return await _config(config).CreateModel(
+            config_service_pb2.CreateModelRequest(model=model, api_key=api_key),
+            metadata=metadata,
+            timeout=_TIMEOUT_S,
         )
 
 
 async def list_models(settings: Settings) -> list[config_service_pb2.Model]:
     models: list[config_service_pb2.Model] = []
-    async with grpc.aio.insecure_channel(settings.config_svc.address) as channel:
+    metadata = await config_metadata(settings)
+    async with channel(settings, settings.config_svc.address) as config:
         token = ""
         while True:
-            page = await _config(channel).ListModels(
-                config_service_pb2.ListModelsRequest(page_token=token), timeout=_TIMEOUT_S
+            page = await _config(config).ListModels(
+                config_service_pb2.ListModelsRequest(page_token=token),
+                metadata=metadata,
+                timeout=_TIMEOUT_S,
             )
             models.extend(page.models)
             token = page.next_page_token
@@ -98,9 +155,10 @@ async def list_models(settings: Settings) -> list[config_service_pb2.Model]:
 
 
 async def delete_model(settings: Settings, name: str) -> int:
-    async with grpc.aio.insecure_channel(settings.config_svc.address) as channel:
-        response = await _config(channel).DeleteModel(
-            config_service_pb2.DeleteModelRequest(name=name), timeout=_TIMEOUT_S
+    metadata = await config_metadata(settings)
+    async with channel(settings, settings.config_svc.address) as config:
+        response = await _config(config).DeleteModel(
+            config_service_pb2.DeleteModelRequest(name=name), metadata=metadata, timeout=_TIMEOUT_S
         )
         return int(response.version)
 
@@ -109,9 +167,11 @@ async def set_feature(
     settings: Settings, feature: str, models: list[str], *, disabled: bool
 ) -> int:
     setting = config_service_pb2.FeatureSetting(feature=feature, models=models, disabled=disabled)
-    async with grpc.aio.insecure_channel(settings.config_svc.address) as channel:
-        response = await _config(channel).SetFeatureSetting(
+    metadata = await config_metadata(settings)
+    async with channel(settings, settings.config_svc.address) as config:
+        response = await _config(config).SetFeatureSetting(
             config_service_pb2.SetFeatureSettingRequest(feature_setting=setting),
+            metadata=metadata,
             timeout=_TIMEOUT_S,
         )
         return int(response.version)
@@ -119,17 +179,24 @@ async def set_feature(
 
 async def list_features(settings: Settings) -> list[config_service_pb2.FeatureSetting]:
     settings_list: list[config_service_pb2.FeatureSetting] = []
-    async with grpc.aio.insecure_channel(settings.config_svc.address) as channel:
+    metadata = await config_metadata(settings)
+    async with channel(settings, settings.config_svc.address) as config:
         token = ""
         while True:
-            page = await _config(channel).ListFeatureSettings(
+            page = await _config(config).ListFeatureSettings(
                 config_service_pb2.ListFeatureSettingsRequest(page_token=token),
+                metadata=metadata,
                 timeout=_TIMEOUT_S,
             )
             settings_list.extend(page.feature_settings)
             token = page.next_page_token
             if not token:
                 return settings_list
+
+
+def timestamp(moment: timestamp_pb2.Timestamp) -> str:
+    """A protobuf timestamp as `YYYY-MM-DD HH:MM:SS UTC`."""
+    return moment.ToDatetime(tzinfo=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def print_table(rows: list[list[str]]) -> None:
@@ -145,5 +212,5 @@ def fail(error: grpc.aio.AioRpcError) -> None:
     raise SystemExit(1)
 
 
-def _config(channel: grpc.aio.Channel) -> ConfigServiceAsyncStub:
-    return config_service_pb2_grpc.ConfigServiceStub(channel)
+def _config(config: grpc.aio.Channel) -> ConfigServiceAsyncStub:
+    return config_service_pb2_grpc.ConfigServiceStub(config)

@@ -12,7 +12,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from aigw_common.interceptors import ErrorMappingInterceptor, RequestContextInterceptor
-from aigw_common.settings import GrpcServiceSettings
+from aigw_common.settings import GrpcServiceSettings, TlsSettings
+from aigw_common.tls import server_credentials
 
 _log = structlog.get_logger(__name__)
 
@@ -77,9 +78,17 @@ async def set_serving(
         await health_servicer.set(name, status)
 
 
-def bind(server: grpc.aio.Server, settings: GrpcServiceSettings) -> int:
-    """Listen on the settings' address (port 0 picks a free port) and return the bound port."""
-    port: int = server.add_insecure_port(settings.listen_address)
+def bind(
+    server: grpc.aio.Server, settings: GrpcServiceSettings, tls: TlsSettings | None = None
+) -> int:
+    """Listen on the settings' address (port 0 picks a free port) and return the bound port;
+    with `tls` enabled the port speaks only TLS."""
+    credentials = server_credentials(tls)
+    port: int = (
+        server.add_secure_port(settings.listen_address, credentials)
+        if credentials is not None
+        else server.add_insecure_port(settings.listen_address)
+    )
     if port == 0:
         raise OSError(f"cannot listen on {settings.listen_address}")
     return port

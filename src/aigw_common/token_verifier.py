@@ -1,9 +1,14 @@
-"""In-process verification of aigw tokens with public keys fetched from auth_svc and cached.
+"""In-process verification of tokens with public keys fetched ahead of time and cached.
 
-Nothing on the request path calls auth_svc: keys are fetched at start-up, every
-`jwks_refresh_s`, and when a token names a key we do not know (at most once per 5 s, so random
-`kid`s cannot turn into a flood of fetches). A failed fetch never drops the cached keys, so
-traffic keeps flowing while auth_svc is down.
+Two kinds of issuer are trusted: aigw itself (keys from auth_svc) and, when configured, a GitLab
+instance and its customer portal (keys from OIDC discovery, see oidc.py). Each issuer has its
+own key set, audience and allowed algorithms; a token's unverified `iss` only picks which of
+them to verify it against.
+
+Nothing on the request path calls anyone: keys are fetched at start-up, every refresh interval,
+and when a token names a key we do not know (at most once per 5 s per issuer, so random `kid`s
+cannot turn into a flood of fetches). A failed fetch never drops the cached keys, so traffic
+keeps flowing while auth_svc or the GitLab instance is down.
 """
 
 from __future__ import annotations
@@ -12,10 +17,11 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from types import MappingProxyType
+from typing import Any, Literal, Protocol, TypeAlias
 
 import grpc
 import jwt
@@ -34,6 +40,13 @@ MIN_ON_DEMAND_REFRESH_S = 5.0
 _RETRY_FIRST_S = 1.0
 _REQUIRED_CLAIMS = ["exp", "iat", "sub", "aud", "iss"]
 
+# Every algorithm aigw signs with. Symmetric (HS*) and `none` are never accepted from anyone.
+ASYMMETRIC_ALGORITHMS = frozenset({"RS256", "ES256", "EdDSA"})
+# GitLab instances sign with their OIDC RSA key.
+GITLAB_ALGORITHMS = frozenset({"RS256"})
+
+IssuerKind: TypeAlias = Literal["aigw", "gitlab"]
+
 
 @dataclass(frozen=True)
 class Principal:
@@ -43,9 +56,18 @@ class Principal:
     scopes: frozenset[str]
     issuer: str
     expires_at: datetime
+    # "aigw" for aigw's own tokens, "gitlab" for a trusted GitLab issuer's.
+    issuer_kind: IssuerKind = "aigw"
+    # Every verified claim (read-only), e.g. gitlab_realm and gitlab_instance_id.
+    claims: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def can(self, scope: str) -> bool:
         return scope in self.scopes
+
+    def claim(self, name: str) -> str | None:
+        """A claim's value when it is a non-empty string, else None."""
+        value = self.claims.get(name)
+        return value if isinstance(value, str) and value else None
 
 
 class JwksResponse(Protocol):
@@ -62,6 +84,22 @@ class KeySource(Protocol):
     """Where a verifier finds public keys: by exact `kid`, nothing else."""
 
     async def key_for(self, kid: str) -> PyJWK | None: ...
+
+
+@dataclass(frozen=True)
+class TrustedIssuer:
+    """An issuer whose tokens are accepted: its exact `iss`, its keys, the audience its tokens
+    must name, and the algorithms it may sign with."""
+
+    issuer: str
+    keys: KeySource
+    audience: str
+    algorithms: frozenset[str]
+    kind: IssuerKind = "gitlab"
+
+    def __post_init__(self) -> None:
+        if not self.algorithms or not self.algorithms <= ASYMMETRIC_ALGORITHMS:
+            raise ValueError(f"issuer {self.issuer!r}: only asymmetric algorithms may be trusted")
 
 
 def parse_jwks(jwks_json: str) -> dict[str, PyJWK]:
@@ -97,8 +135,10 @@ class JwksCache:
         min_on_demand_refresh_s: float = MIN_ON_DEMAND_REFRESH_S,
         fetch_timeout_s: float = FETCH_TIMEOUT_S,
         clock: Callable[[], float] = time.monotonic,
+        source: str = "auth_svc",
     ) -> None:
         self._fetch = fetch
+        self._source = source
         self._refresh_interval_s = refresh_interval_s
         self._min_on_demand_refresh_s = min_on_demand_refresh_s
         self._fetch_timeout_s = fetch_timeout_s
@@ -192,15 +232,18 @@ class JwksCache:
             # Any failure, including a bad answer, leaves the cached keys in place.
             _log.warning(
                 "cannot refresh token signing keys; keeping the cached ones",
+                source=self._source,
                 error=_describe(error),
                 cached_keys=len(self._keys),
             )
             return False
         if not keys:
-            _log.warning("auth_svc published no usable signing keys; keeping the cached ones")
+            _log.warning(
+                "no usable signing keys published; keeping the cached ones", source=self._source
+            )
             return False
         if keys.keys() != self._keys.keys():
-            _log.info("token signing keys updated", kids=sorted(keys))
+            _log.info("token signing keys updated", source=self._source, kids=sorted(keys))
         self._keys = keys
         self._loaded.set()
         self._last_fetch_ok = True
@@ -218,11 +261,26 @@ class JwksCache:
 
 
 class TokenVerifier:
-    """Verifies aigw JWTs strictly: one algorithm, exact `kid`, required claims, iss and aud."""
+    """Verifies JWTs strictly: per-issuer algorithms and audience, exact `kid`, required claims.
 
-    def __init__(self, keys: KeySource, auth: AuthSettings) -> None:
-        self._keys = keys
+    `keys` holds aigw's own public keys (tokens with `iss` = AIGW_AUTH__ISSUER); `trusted` adds
+    external issuers.
+    """
+
+    def __init__(
+        self, keys: KeySource, auth: AuthSettings, *, trusted: Sequence[TrustedIssuer] = ()
+    ) -> None:
+        own = TrustedIssuer(auth.issuer, keys, auth.audience, ASYMMETRIC_ALGORITHMS, kind="aigw")
+        self._issuers: dict[str, TrustedIssuer] = {}
+        for issuer in (own, *trusted):
+            if issuer.issuer in self._issuers:
+                raise ValueError(f"issuer {issuer.issuer!r} is configured twice")
+            self._issuers[issuer.issuer] = issuer
         self._auth = auth
+
+    @property
+    def issuers(self) -> tuple[TrustedIssuer, ...]:
+        return tuple(self._issuers.values())
 
     async def verify_bearer(self, authorization: str | None) -> Principal:
         """Verify the token in an `authorization: Bearer <token>` metadata value."""
@@ -236,42 +294,59 @@ class TokenVerifier:
             raise _invalid("token is malformed")
         try:
             header = jwt.get_unverified_header(token)
+            # Read without verification only to choose the issuer's keys; every claim is
+            # verified below against that issuer's key.
+            unverified = jwt.decode(token, options={"verify_signature": False})
         except jwt.PyJWTError:
             raise _invalid("token is malformed") from None
-        algorithm = self._auth.algorithm
-        if header.get("alg") != algorithm:
+        trusted = self._issuer_of(unverified)
+        algorithm = header.get("alg")
+        if algorithm not in trusted.algorithms:
             raise _invalid(
-                "token signing algorithm is not allowed", metadata={"allowed_algorithm": algorithm}
+                "token signing algorithm is not allowed",
+                metadata={"allowed_algorithms": ",".join(sorted(trusted.algorithms))},
             )
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
             raise _invalid("token has no key id (kid)")
-        key = await self._keys.key_for(kid)
-        if key is None or key.algorithm_name != algorithm:
+        key = await trusted.keys.key_for(kid)
+        if key is None:
             raise _invalid("unknown signing key")
+        if key.algorithm_name != algorithm:
+            raise _invalid("token signing algorithm is not allowed")
         try:
             claims = jwt.decode(
                 token,
                 key,
                 algorithms=[algorithm],
-                audience=self._auth.audience,
-                issuer=self._auth.issuer,
+                audience=trusted.audience,
+                issuer=trusted.issuer,
                 leeway=self._auth.clock_skew_s,
                 options={"require": _REQUIRED_CLAIMS},
             )
         except jwt.PyJWTError as error:
             raise _from_jwt_error(error) from None
-        return _principal(claims)
+        return _principal(claims, trusted.kind)
+
+    def _issuer_of(self, unverified: dict[str, Any]) -> TrustedIssuer:
+        issuer = unverified.get("iss")
+        if issuer is None:
+            raise _invalid("token has no 'iss' claim")
+        trusted = self._issuers.get(issuer) if isinstance(issuer, str) else None
+        if trusted is None:
+            raise _invalid("token issuer does not match")
+        return trusted
 
 
 def bearer_token(authorization: str | None) -> str:
     """The token in a `Bearer <token>` header value (the scheme is case-insensitive)."""
+    # GitLab's exact messages: its clients show them to administrators.
     if authorization is None or not authorization.strip():
-        raise Unauthenticated("no authorization header presented", reason="TOKEN_MISSING")
+        raise Unauthenticated("No authorization header presented", reason="TOKEN_MISSING")
     scheme, _, token = authorization.strip().partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token or " " in token:
-        raise _invalid("invalid authorization header")
+        raise _invalid("Invalid authorization header")
     return token
 
 
@@ -283,7 +358,7 @@ def authorization_from_metadata(metadata: Iterable[tuple[str, Any]] | None) -> s
     return None
 
 
-def _principal(claims: dict[str, Any]) -> Principal:
+def _principal(claims: dict[str, Any], kind: IssuerKind) -> Principal:
     subject, issuer, scopes = claims["sub"], claims["iss"], claims.get("scopes", [])
     if not isinstance(scopes, list) or not all(isinstance(scope, str) for scope in scopes):
         raise _invalid("token scopes claim is malformed")
@@ -293,7 +368,9 @@ def _principal(claims: dict[str, Any]) -> Principal:
         expires_at = datetime.fromtimestamp(claims["exp"], UTC)
     except (OverflowError, OSError, ValueError, TypeError):
         raise _invalid("token expiry is out of range") from None
-    return Principal(subject, frozenset(scopes), issuer, expires_at)
+    return Principal(
+        subject, frozenset(scopes), issuer, expires_at, kind, MappingProxyType(dict(claims))
+    )
 
 
 def _from_jwt_error(error: jwt.PyJWTError) -> Unauthenticated:

@@ -17,9 +17,12 @@ from aigw_common.grpc_server import (
     serve_until_signalled,
     set_serving,
 )
+from aigw_common.internal_auth import service_auth_interceptor
 from aigw_common.log_setup import configure_logging
-from aigw_common.secrets_box import SecretsBox, load_or_create_key
+from aigw_common.secrets_box import SecretsBox, load_sealing_key
+from aigw_common.service_token import SERVICE_SCOPE
 from aigw_common.settings import Settings
+from aigw_common.tls import outbound_verify
 from model_proxy_svc.clients import HttpClients
 from model_proxy_svc.servicer import ModelProxyServicer
 
@@ -33,13 +36,17 @@ async def build_server(
     *,
     clients: HttpClients,
     secrets: SecretsBox | None = None,
+    service_auth: grpc.aio.ServerInterceptor | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     """The bound, not yet started server. The caller owns `clients` and closes them after the
-    server stops; `secrets` defaults to the key at `settings.sealing_key_path`."""
+    server stops; `secrets` defaults to the configured sealing key. `serve()` always passes
+    `service_auth` (only aigw's services may call)."""
     section = settings.model_proxy
     if secrets is None:
-        secrets = SecretsBox(load_or_create_key(settings.sealing_key_path))
-    server = create_server(section, domain=_DOMAIN)
+        secrets = SecretsBox(load_sealing_key(settings))
+    server = create_server(
+        section, domain=_DOMAIN, interceptors=[service_auth] if service_auth else []
+    )
     pb_grpc.add_ModelProxyServiceServicer_to_server(
         ModelProxyServicer(section, clients, secrets), server
     )
@@ -49,28 +56,33 @@ async def build_server(
         [SERVICE_NAME],
         reflection_enabled=section.reflection,
     )
-    port = bind(server, section)
+    port = bind(server, section, settings.tls)
     return server, port
 
 
 async def serve(settings: Settings) -> None:
     """Serve until SIGTERM/SIGINT, then drain and close every upstream connection."""
     health_servicer = grpc_health.aio.HealthServicer()
-    clients = HttpClients(settings.model_proxy)
+    clients = HttpClients(settings.model_proxy, verify=outbound_verify(settings.tls))
     try:
-        secrets = SecretsBox(load_or_create_key(settings.sealing_key_path))
-        server, port = await build_server(
-            settings, health_servicer, clients=clients, secrets=secrets
-        )
-        await server.start()
-        await set_serving(health_servicer, [SERVICE_NAME], True)
-        await serve_until_signalled(
-            server,
-            health_servicer,
-            name="model_proxy_svc",
-            port=port,
-            grace_period_s=settings.model_proxy.grace_period_s,
-        )
+        secrets = SecretsBox(load_sealing_key(settings))
+        async with service_auth_interceptor(settings, [SERVICE_SCOPE]) as service_auth:
+            server, port = await build_server(
+                settings,
+                health_servicer,
+                clients=clients,
+                secrets=secrets,
+                service_auth=service_auth,
+            )
+            await server.start()
+            await set_serving(health_servicer, [SERVICE_NAME], True)
+            await serve_until_signalled(
+                server,
+                health_servicer,
+                name="model_proxy_svc",
+                port=port,
+                grace_period_s=settings.model_proxy.grace_period_s,
+            )
     finally:
         await clients.aclose()
 

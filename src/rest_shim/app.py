@@ -16,7 +16,7 @@ from aigw_common.settings import Settings
 from rest_shim.errors import install_error_handlers
 from rest_shim.middleware import RequestIdMiddleware
 from rest_shim.router_client import RouterClient
-from rest_shim.routes import code_completions, monitoring
+from rest_shim.routes import code_completions, monitoring, user_access_token
 
 # Streams still running at shutdown get this long to finish before they are cut.
 _SHUTDOWN_GRACE_S = 10
@@ -24,22 +24,30 @@ _SHUTDOWN_GRACE_S = 10
 _log = structlog.get_logger(__name__)
 
 
-def build_app(settings: Settings, router_channel: grpc.aio.Channel | None = None) -> FastAPI:
-    """The shim's app. With `router_channel` it calls the router over that channel (the caller
-    owns it); otherwise it opens one at start-up and closes it at shutdown."""
+def build_app(
+    settings: Settings,
+    router_channel: grpc.aio.Channel | None = None,
+    auth_channel: grpc.aio.Channel | None = None,
+) -> FastAPI:
+    """The shim's app. With `router_channel` (and `auth_channel`) it calls the router (and
+    auth_svc) over those channels (the caller owns them); otherwise it opens them at start-up
+    and closes them at shutdown."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if router_channel is not None:
             yield
             return
-        channel = open_channel(settings.router.address)
+        channel = open_channel(settings.router.address, tls=settings.tls)
+        auth = open_channel(settings.auth_svc.address, tls=settings.tls)
         app.state.router = RouterClient(channel)
+        app.state.auth = user_access_token.AuthClient(auth)
         _log.info("router channel opened", target=settings.router.address)
         try:
             yield
         finally:
             await channel.close()
+            await auth.close()
 
     app = FastAPI(
         title="aigw REST shim",
@@ -52,10 +60,13 @@ def build_app(settings: Settings, router_channel: grpc.aio.Channel | None = None
     app.state.settings = settings
     if router_channel is not None:
         app.state.router = RouterClient(router_channel)
+    if auth_channel is not None:
+        app.state.auth = user_access_token.AuthClient(auth_channel)
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
     app.include_router(monitoring.router)
     app.include_router(code_completions.router)
+    app.include_router(user_access_token.router)
     if settings.auth.bypass_external:
         _log.warning(monitoring.AUTH_BYPASS_WARNING)
     return app

@@ -18,10 +18,13 @@ from aigw_common.grpc_server import (
     serve_until_signalled,
     set_serving,
 )
+from aigw_common.internal_auth import JWKS_RETRY, service_token
 from aigw_common.log_setup import configure_logging
+from aigw_common.oidc import GitLabIssuers
+from aigw_common.service_token import service_token_interceptors
 from aigw_common.settings import Settings
 from aigw_common.token_verifier import JwksCache, TokenVerifier
-from router_svc.authentication import AuthenticationInterceptor
+from router_svc.authentication import AuthenticationInterceptor, warn_if_bypassed
 from router_svc.config_cache import ConfigCache
 from router_svc.servicer import RouterServicer
 
@@ -56,7 +59,7 @@ async def build_server(
         [SERVICE_NAME],
         reflection_enabled=settings.router.reflection,
     )
-    return server, bind(server, settings.router)
+    return server, bind(server, settings.router, settings.tls)
 
 
 async def report_when_ready(
@@ -75,49 +78,49 @@ async def report_when_ready(
 
 
 async def serve(settings: Settings) -> None:
-    if settings.auth.bypass_external:
-        _log.warning(
-            "AUTHENTICATION IS OFF (AIGW_AUTH__BYPASS_EXTERNAL=true): every caller may use "
-            "every feature. Use this for trials only."
-        )
-    auth_channel = open_channel(
-        settings.auth_svc.address,
-        retry_methods=[{"service": "aigw.auth.v1.AuthService", "method": "GetJwks"}],
-    )
-    config_channel = open_channel(settings.config_svc.address)
-    proxy_channel = open_channel(settings.model_proxy.address)
+    warn_if_bypassed(settings.auth.bypass_external)
+    tls = settings.tls
+    auth_channel = open_channel(settings.auth_svc.address, retry_methods=JWKS_RETRY, tls=tls)
     keys = JwksCache.from_auth_channel(auth_channel, settings.auth)
-    config = ConfigCache(config_channel)
-    health_servicer = health.aio.HealthServicer()
-    server, port = await build_server(
-        settings,
-        health_servicer,
-        config=config,
-        verifier=TokenVerifier(keys, settings.auth),
-        proxy_channel=proxy_channel,
-    )
-    await server.start()
-    await keys.start()
-    config.start()
-    readiness = asyncio.create_task(
-        report_when_ready(
-            health_servicer, config, keys, need_keys=not settings.auth.bypass_external
-        )
-    )
-    try:
-        await serve_until_signalled(
-            server,
+    gitlab = GitLabIssuers(settings)
+    async with service_token(settings, "router_svc") as token:
+        # Calls to config_svc and model_proxy_svc carry the router's own service token.
+        internal = service_token_interceptors(token)
+        config_channel = open_channel(settings.config_svc.address, tls=tls, interceptors=internal)
+        proxy_channel = open_channel(settings.model_proxy.address, tls=tls, interceptors=internal)
+        config = ConfigCache(config_channel)
+        health_servicer = health.aio.HealthServicer()
+        server, port = await build_server(
+            settings,
             health_servicer,
-            name="router_svc",
-            port=port,
-            grace_period_s=settings.router.grace_period_s,
+            config=config,
+            verifier=TokenVerifier(keys, settings.auth, trusted=gitlab.trusted),
+            proxy_channel=proxy_channel,
         )
-    finally:
-        readiness.cancel()
-        await config.close()
-        await keys.close()
-        for channel in (auth_channel, config_channel, proxy_channel):
-            await channel.close()
+        await server.start()
+        await keys.start()
+        await gitlab.start()
+        config.start()
+        readiness = asyncio.create_task(
+            report_when_ready(
+                health_servicer, config, keys, need_keys=not settings.auth.bypass_external
+            )
+        )
+        try:
+            await serve_until_signalled(
+                server,
+                health_servicer,
+                name="router_svc",
+                port=port,
+                grace_period_s=settings.router.grace_period_s,
+            )
+        finally:
+            readiness.cancel()
+            await config.close()
+            await keys.close()
+            await gitlab.close()
+            for channel in (auth_channel, config_channel, proxy_channel):
+                await channel.close()
 
 
 def main() -> None:

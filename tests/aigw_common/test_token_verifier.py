@@ -132,12 +132,18 @@ async def test_hs256_signed_with_the_public_key_is_refused(
     assert await _rejected(verifier, token) == "token signing algorithm is not allowed"
 
 
-async def test_another_asymmetric_algorithm_is_refused(
+async def test_an_algorithm_other_than_the_keys_own_is_refused(
     tmp_path: Path, keys: KeyStore, verifier: TokenVerifier
 ) -> None:
+    # ES256 is one of aigw's algorithms, but the key this token names is an RSA key.
     other = KeyStore.load_or_create(tmp_path, "ES256").active
-    token = jwt.encode(_claims(), other.private_key, algorithm="ES256", headers={"kid": other.kid})
+    token = jwt.encode(
+        _claims(), other.private_key, algorithm="ES256", headers={"kid": keys.active.kid}
+    )
     assert await _rejected(verifier, token) == "token signing algorithm is not allowed"
+    # A key aigw does not publish is unknown, whatever its algorithm.
+    token = jwt.encode(_claims(), other.private_key, algorithm="ES256", headers={"kid": other.kid})
+    assert await _rejected(verifier, token) == "unknown signing key"
 
 
 @pytest.mark.parametrize(
@@ -217,12 +223,12 @@ async def test_an_oversized_token_is_refused_before_parsing(
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        (None, "no authorization header presented"),
-        ("", "no authorization header presented"),
-        ("Basic dXNlcjpwYXNz", "invalid authorization header"),
-        ("Bearer", "invalid authorization header"),
-        ("Bearer a b", "invalid authorization header"),
-        ("Token abc", "invalid authorization header"),
+        (None, "No authorization header presented"),
+        ("", "No authorization header presented"),
+        ("Basic dXNlcjpwYXNz", "Invalid authorization header"),
+        ("Bearer", "Invalid authorization header"),
+        ("Bearer a b", "Invalid authorization header"),
+        ("Token abc", "Invalid authorization header"),
     ],
 )
 async def test_the_authorization_header_is_parsed(

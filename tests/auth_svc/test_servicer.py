@@ -64,8 +64,8 @@ async def test_health_reports_serving(auth: RunningAuth) -> None:
 @pytest.mark.parametrize(
     ("metadata", "message"),
     [
-        ((), "no authorization header presented"),
-        ((("authorization", "Basic admin-secret"),), "invalid authorization header"),
+        ((), "No authorization header presented"),
+        ((("authorization", "Basic admin-secret"),), "Invalid authorization header"),
         ((("authorization", "Bearer wrong"),), "IssueToken needs the admin credential"),
         ((("authorization", "Bearer admin-secret-and-more"),), "needs the admin credential"),
     ],

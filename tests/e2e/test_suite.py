@@ -224,10 +224,18 @@ async def test_the_suite_end_to_end(suite: LocalSuite) -> None:
     os.kill(suite.pid_of("config_svc"), signal.SIGKILL)
     await asyncio.sleep(0.2)
     await _wait_until_serving(suite.grpc_ports["config_svc"])
+    admin_token = (await suite.aigw("token", "issue", "--scopes", "aigw_admin")).strip()
     async with grpc.aio.insecure_channel(f"127.0.0.1:{suite.grpc_ports['config_svc']}") as ch:
-        models = await config_service_pb2_grpc.ConfigServiceStub(ch).ListModels(
-            config_service_pb2.ListModelsRequest(), timeout=5
+        config = config_service_pb2_grpc.ConfigServiceStub(ch)
+        models = await config.ListModels(
+            config_service_pb2.ListModelsRequest(),
+            metadata=[("authorization", f"Bearer {admin_token}")],
+            timeout=5,
         )
+        # config_svc admits only aigw's own services and administrators.
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await config.ListModels(config_service_pb2.ListModelsRequest(), timeout=5)
+        assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
     assert {m.name for m in models.models} == {"demo-codestral", "slow"}
 
     # Stopping `aigw up` stops every child.
