@@ -25,12 +25,14 @@ def create_server(
     *,
     domain: str,
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    options: Sequence[tuple[str, int]] = (),
 ) -> grpc.aio.Server:
     """A grpc.aio server with aigw's interceptors, message limits and keepalive policy.
 
-    `interceptors` run inside the shared ones, so the errors they raise are mapped like any other.
+    `interceptors` run inside the shared ones, so the errors they raise are mapped like any other;
+    `options` add to (or override) the shared channel arguments.
     """
-    options = [
+    shared = [
         ("grpc.max_send_message_length", settings.max_message_bytes),
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         # Clients ping idle channels every 30 s (see channels.py); allow that without GOAWAY.
@@ -42,7 +44,7 @@ def create_server(
     ]
     return grpc.aio.server(
         interceptors=[RequestContextInterceptor(), ErrorMappingInterceptor(domain), *interceptors],
-        options=options,
+        options=[*shared, *options],
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
 

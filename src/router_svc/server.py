@@ -32,6 +32,8 @@ SERVICE_NAME = router_service_pb2.DESCRIPTOR.services_by_name["RouterService"].f
 
 _log = structlog.get_logger(__name__)
 
+_OTHER_METADATA_BYTES = 8192
+
 
 async def build_server(
     settings: Settings,
@@ -42,10 +44,17 @@ async def build_server(
     proxy_channel: grpc.aio.Channel,
 ) -> tuple[grpc.aio.Server, int]:
     """The router's server, bound but not started; the caller reports it SERVING when ready."""
+    # gRPC's default 8 KiB metadata limit would refuse a large token with RESOURCE_EXHAUSTED
+    # before the verifier could say it is too large; leave room for it and the other headers.
+    metadata_limit = settings.auth.max_token_bytes + _OTHER_METADATA_BYTES
     server = create_server(
         settings.router,
         domain=SERVICE_NAME,
         interceptors=[AuthenticationInterceptor(verifier, bypass=settings.auth.bypass_external)],
+        options=[
+            ("grpc.max_metadata_size", metadata_limit),
+            ("grpc.absolute_max_metadata_size", metadata_limit + _OTHER_METADATA_BYTES),
+        ],
     )
     servicer = RouterServicer(
         config,
