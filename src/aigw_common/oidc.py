@@ -11,6 +11,8 @@ AIGW_AUTH__OIDC_REFRESH_S and on an unknown `kid` (rate-limited), kept when a re
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,7 +97,13 @@ class GitLabIssuers:
     may come up later) and keeps them fresh; `close()` stops that and closes the HTTP client.
     """
 
-    def __init__(self, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         auth = settings.auth
         urls = [url for url in (settings.gitlab_url, settings.customer_portal_url) if url]
         self._client = httpx.AsyncClient(
@@ -115,6 +123,7 @@ class GitLabIssuers:
                 refresh_interval_s=auth.oidc_refresh_s,
                 # Discovery and the key set: two requests, each with its own timeout.
                 fetch_timeout_s=2 * auth.oidc_timeout_s,
+                clock=clock,
                 source=url,
             )
             self._caches.append(cache)
