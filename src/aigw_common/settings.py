@@ -67,6 +67,16 @@ class AuthSettings(_Section):
     oidc_timeout_s: float = Field(default=10.0, gt=0)
     oidc_refresh_s: float = Field(default=3600.0, gt=0)
 
+    @model_validator(mode="after")
+    def _default_ttl_within_maximum(self) -> AuthSettings:
+        # A rotated-out key verifies for max_token_ttl_s; no token may outlive that.
+        if self.token_ttl_s > self.max_token_ttl_s:
+            raise ValueError(
+                "AIGW_AUTH__TOKEN_TTL_S must not exceed AIGW_AUTH__MAX_TOKEN_TTL_S "
+                f"({self.token_ttl_s} > {self.max_token_ttl_s})"
+            )
+        return self
+
     @property
     def key_retention_s(self) -> int:
         """How long a replaced signing key keeps verifying: until the last token it can have

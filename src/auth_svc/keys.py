@@ -20,6 +20,7 @@ import structlog
 from jwt import PyJWK
 
 from aigw_common.errors import FailedPrecondition
+from aigw_common.jwks_cache import MIN_ON_DEMAND_REFRESH_S
 from auth_svc.keyset_file import (
     KEYS_DIR,
     KeyRecord,
@@ -44,11 +45,11 @@ _log = structlog.get_logger(__name__)
 
 Clock = Callable[[], datetime]
 
-# A router refreshes its key set on an unknown kid at most every 5 s
-# (aigw_common.token_verifier.MIN_ON_DEMAND_REFRESH_S). Rotating no faster than twice that means
-# a router either fetched the key set after the new signer was published, or fetched so long
-# ago that it may fetch again the moment the signer's first token arrives.
-MIN_ROTATION_INTERVAL_S = 10.0
+# A router refreshes its key set on an unknown kid at most every MIN_ON_DEMAND_REFRESH_S (5 s).
+# Rotating no faster than twice that means a router either fetched the key set after the new
+# signer was published, or fetched so long ago that it may fetch again the moment the signer's
+# first token arrives.
+MIN_ROTATION_INTERVAL_S = 2 * MIN_ON_DEMAND_REFRESH_S
 
 
 def _utc_now() -> datetime:

@@ -8,7 +8,6 @@ every hop speaks its real protocol over real sockets; the simulator stands in fo
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from aigw_common.channels import open_channel
 from aigw_common.internal_auth import JWKS_RETRY, service_auth_interceptor, service_token
 from aigw_common.oidc import GitLabIssuers
 from aigw_common.service_token import ADMIN_SCOPE, SERVICE_SCOPE, service_token_interceptors
-from aigw_common.settings import GrpcServiceSettings, ModelProxySettings, Settings
+from aigw_common.settings import AuthSettings, GrpcServiceSettings, ModelProxySettings, Settings
 from aigw_common.token_verifier import JwksCache, TokenVerifier
 from aigw_simulator import BackgroundSimulator, SimulatorConfig
 from config_svc import server as config_server
@@ -60,10 +59,11 @@ class SecureStack:
         return self.auth.token(*scopes, subject=subject, ttl_s=ttl_s)
 
 
-def base_settings(data_dir: Path) -> Settings:
+def base_settings(data_dir: Path, *, bypass: bool = False) -> Settings:
     return Settings(
         environment="development",
         data_dir=data_dir,
+        auth=AuthSettings(bypass_external=bypass),
         router=GrpcServiceSettings(port=0, grace_period_s=0.5),
         auth_svc=GrpcServiceSettings(port=0, grace_period_s=0.5),
         config_svc=GrpcServiceSettings(port=0, grace_period_s=0.5),
@@ -72,11 +72,14 @@ def base_settings(data_dir: Path) -> Settings:
 
 
 @asynccontextmanager
-async def secure_stack(data_dir: Path) -> AsyncIterator[SecureStack]:
+async def secure_stack(data_dir: Path, *, bypass: bool = False) -> AsyncIterator[SecureStack]:
+    """The stack; with `bypass`, callers are not authenticated (AIGW_AUTH__BYPASS_EXTERNAL)."""
     async with AsyncExitStack() as stack:
         simulator = stack.enter_context(BackgroundSimulator(SimulatorConfig(tokens=4)))
         gitlab = await stack.enter_async_context(running_issuer())
-        settings = base_settings(data_dir).model_copy(update={"gitlab_url": gitlab.url})
+        settings = base_settings(data_dir, bypass=bypass).model_copy(
+            update={"gitlab_url": gitlab.url}
+        )
 
         # auth_svc, trusting the GitLab issuer for user access tokens.
         auth_trust = GitLabIssuers(settings)
@@ -240,8 +243,3 @@ async def rest_outcome(
     response = await stack.shim.post(path, json=COMPLETION_BODY, headers=headers, timeout=10)
     body: dict[str, object] = response.json()
     return response.status_code, body
-
-
-async def settle() -> None:
-    """Let background refreshes that a test triggered run."""
-    await asyncio.sleep(0)

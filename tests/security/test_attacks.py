@@ -21,6 +21,7 @@ import pytest
 import pytest_asyncio
 from cryptography.hazmat.primitives import serialization
 
+from aigw.modelproxy.v1 import model_proxy_service_pb2, model_proxy_service_pb2_grpc
 from auth_svc.signing_key import SigningKey
 from tests.oidc_issuer import AUDIENCE, INSTANCE_ID
 from tests.security.conftest import SecureStack, grpc_outcome, rest_outcome, secure_stack
@@ -299,8 +300,6 @@ async def test_a_gitlab_token_cannot_call_internal_services(stack: SecureStack) 
     # Even with the service scope, only aigw's own keys vouch for internal callers.
     gitlab = _issuers(stack)["gitlab"]
     token = gitlab.sign(gitlab.claims(scopes=["aigw_service", "aigw_admin"]))
-    from aigw.modelproxy.v1 import model_proxy_service_pb2, model_proxy_service_pb2_grpc
-
     async with grpc.aio.insecure_channel(f"127.0.0.1:{stack.proxy_port}") as channel:
         proxy = model_proxy_service_pb2_grpc.ModelProxyServiceStub(channel)
         with pytest.raises(grpc.aio.AioRpcError) as raised:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import grpc
+import pytest
 
+from aigw.modelproxy.v1 import model_proxy_service_pb2, model_proxy_service_pb2_grpc
 from tests.security.conftest import grpc_outcome, rest_outcome, secure_stack
 
 
@@ -59,3 +61,21 @@ async def test_the_router_keeps_verifying_gitlab_tokens_with_the_instance_down(
             {"error": "unknown signing key"},
         )
         assert (await rest_outcome(stack, stack.gitlab.headers(token)))[0] == 200
+
+
+async def test_with_authentication_bypassed_callers_need_no_token_but_services_still_do(
+    tmp_path: Path,
+) -> None:
+    async with secure_stack(tmp_path / "data", bypass=True) as stack:
+        code, text = await grpc_outcome(stack, [])
+        status, body = await rest_outcome(stack, {})
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{stack.proxy_port}") as channel:
+            proxy = model_proxy_service_pb2_grpc.ModelProxyServiceStub(channel)
+            with pytest.raises(grpc.aio.AioRpcError) as raised:
+                await proxy.Generate(model_proxy_service_pb2.GenerateRequest(), timeout=5)
+
+    assert (code, bool(text)) == (grpc.StatusCode.OK, True)
+    assert status == 200
+    assert body["choices"]
+    # The router reached the model with its own service token; a direct call without one fails.
+    assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
