@@ -121,6 +121,7 @@ class TokenVerifier:
             if issuer.issuer in self._issuers:
                 raise ValueError(f"issuer {issuer.issuer!r} is configured twice")
             self._issuers[issuer.issuer] = issuer
+        self._only = own if not trusted else None
         self._auth = auth
 
     @property
@@ -139,12 +140,14 @@ class TokenVerifier:
             raise _invalid("token is malformed")
         try:
             header = jwt.get_unverified_header(token)
-            # Read without verification only to choose the issuer's keys; every claim is
-            # verified below against that issuer's key.
-            unverified = jwt.decode(token, options={"verify_signature": False})
+            # With several issuers, the claims are read without verification only to choose
+            # the issuer's keys (every claim is verified below against that issuer's key). With
+            # one, that would only cost time: the check below refuses any other `iss`.
+            trusted = self._only or self._issuer_of(
+                jwt.decode(token, options={"verify_signature": False})
+            )
         except jwt.PyJWTError:
             raise _invalid("token is malformed") from None
-        trusted = self._issuer_of(unverified)
         algorithm = header.get("alg")
         if algorithm not in trusted.algorithms:
             raise _invalid(

@@ -10,7 +10,7 @@ expire instead of being verified again on every call of the hot path.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 caller_var: ContextVar[Principal | None] = ContextVar("internal_caller", default=None)
 
 _OPEN_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
+# Services are few and renew hourly: a handful of live tokens; the bound only guards memory.
 _MAX_REMEMBERED = 256
 
 
@@ -47,7 +48,7 @@ class ServiceAuthInterceptor(grpc.aio.ServerInterceptor):
         verifier: TokenVerifier,
         scopes: Iterable[str],
         *,
-        clock: Any = time.time,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if any(issuer.kind != "aigw" for issuer in verifier.issuers):
             raise ValueError("internal calls may only be authenticated by aigw's own tokens")
