@@ -1,18 +1,27 @@
-"""Tokens for tests: signed with auth_svc's own key store, and an auth_svc to mint them."""
+"""Tokens for tests: signed with auth_svc's own key store, sent the way aigw's services send
+theirs, and a real auth_svc in-process for the services that depend on it."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 import grpc
+from pydantic import SecretStr
 
-from aigw_common.settings import Settings
+from aigw_common import scopes as aigw_scopes
+from aigw_common.channels import open_channel
+from aigw_common.service_token import service_token_interceptors
+from aigw_common.settings import GrpcServiceSettings, Settings
+from aigw_common.token_verifier import TrustedIssuer
+from auth_svc import server as auth_server
 from auth_svc.keys import KeyStore
-from auth_svc.server import build_server, load_dependencies
 from auth_svc.tokens import TokenIssuer
+from tests.leak_scan import remember
+
+ADMIN_CREDENTIAL = remember("test-admin-credential-0123456789")
 
 
 def bearer(issuer: TokenIssuer, *scopes: str, subject: str = "tester") -> list[tuple[str, str]]:
@@ -25,48 +34,74 @@ def issuer_for(settings: Settings) -> tuple[KeyStore, TokenIssuer]:
     return keys, TokenIssuer(keys, settings.auth)
 
 
-class _Bearer(grpc.aio.UnaryUnaryClientInterceptor):
-    def __init__(self, metadata: Callable[[], list[tuple[str, str]]]) -> None:
-        self._metadata = metadata
+@dataclass(frozen=True)
+class _FreshTokens:
+    """A token source (as ServiceTokenSource is one) issuing a new token for every call."""
 
-    async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
-        return await continuation(_with(details, self._metadata()), request)
+    issuer: TokenIssuer
+    scopes: Sequence[str]
+    subject: str
 
-
-class _BearerStream(grpc.aio.UnaryStreamClientInterceptor):
-    def __init__(self, metadata: Callable[[], list[tuple[str, str]]]) -> None:
-        self._metadata = metadata
-
-    async def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
-        return await continuation(_with(details, self._metadata()), request)
-
-
-def _with(details: Any, extra: Sequence[tuple[str, str]]) -> grpc.aio.ClientCallDetails:
-    metadata = grpc.aio.Metadata(*(details.metadata or ()))
-    if all(key != "authorization" for key, _ in metadata):
-        for key, value in extra:
-            metadata.add(key, value)
-    return grpc.aio.ClientCallDetails(
-        details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
-    )
+    def current(self) -> str:
+        return self.issuer.issue(self.subject, list(self.scopes), timedelta(minutes=5)).token
 
 
 def authorized_channel(
-    target: str, metadata: Callable[[], list[tuple[str, str]]]
+    target: str, issuer: TokenIssuer, *scopes: str, subject: str = "tester"
 ) -> grpc.aio.Channel:
-    """A channel whose calls carry `metadata()` unless they bring their own authorization."""
-    return grpc.aio.insecure_channel(
-        target, interceptors=[_Bearer(metadata), _BearerStream(metadata)]
+    """A client's channel (as the `aigw` command opens one) whose calls carry a token granting
+    `scopes` unless they bring their own, sent by the interceptors aigw's services use."""
+    tokens = _FreshTokens(issuer, scopes, subject)
+    return grpc.aio.insecure_channel(target, interceptors=service_token_interceptors(tokens))
+
+
+def service_channel(
+    target: str, issuer: TokenIssuer, subject: str = "router_svc"
+) -> grpc.aio.Channel:
+    """A channel as a service opens one to another (`open_channel`), carrying an
+    `aigw_service` token as the service's own token source would."""
+    tokens = _FreshTokens(issuer, (aigw_scopes.SERVICE,), subject)
+    return open_channel(target, interceptors=service_token_interceptors(tokens))
+
+
+@dataclass
+class RunningAuthSvc:
+    """auth_svc on a free port; `settings` point every other service at it."""
+
+    settings: Settings
+    keys: KeyStore
+    server: grpc.aio.Server
+    port: int
+
+    @property
+    def issuer(self) -> TokenIssuer:
+        return TokenIssuer(self.keys, self.settings.auth)
+
+    def token(self, *scopes: str, subject: str = "tester", ttl_s: int = 300) -> str:
+        return self.issuer.issue(subject, list(scopes), timedelta(seconds=ttl_s)).token
+
+    def service_metadata(self, subject: str = "router_svc") -> list[tuple[str, str]]:
+        return bearer(self.issuer, aigw_scopes.SERVICE, subject=subject)
+
+
+def with_auth_svc(settings: Settings, port: int) -> Settings:
+    """`settings` with auth_svc at 127.0.0.1:`port` and the test admin credential."""
+    auth = settings.auth.model_copy(update={"admin_credential": SecretStr(ADMIN_CREDENTIAL)})
+    return settings.model_copy(
+        update={"auth_svc": GrpcServiceSettings(port=port, grace_period_s=0.5), "auth": auth}
     )
 
 
 @asynccontextmanager
-async def running_auth(settings: Settings) -> AsyncIterator[tuple[int, str]]:
-    """auth_svc in-process on `settings.auth_svc.port`; yields its port and admin credential."""
-    keys, credential = await load_dependencies(settings)
-    server, port = await build_server(settings, keys=keys, admin_credential=credential)
+async def running_auth_svc(
+    settings: Settings, *, trusted: Sequence[TrustedIssuer] = ()
+) -> AsyncIterator[RunningAuthSvc]:
+    keys = KeyStore.load_or_create(settings.data_dir, settings.auth.algorithm)
+    server, port = await auth_server.build_server(
+        settings, keys=keys, admin_credential=ADMIN_CREDENTIAL, trusted=list(trusted)
+    )
     await server.start()
     try:
-        yield port, credential
+        yield RunningAuthSvc(with_auth_svc(settings, port), keys, server, port)
     finally:
         await server.stop(None)

@@ -1,13 +1,52 @@
-"""Shared fixtures: settings built in code (never from the real environment) on free ports."""
+"""Shared fixtures: settings built in code (never from the real environment) on free ports, and
+a scan of every log line the run produced for secrets."""
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
-from aigw_common.settings import GrpcServiceSettings, ModelProxySettings, Settings
+from aigw_common.log_setup import configure_logging
+from aigw_common.settings import GrpcServiceSettings, LoggingSettings, ModelProxySettings, Settings
+from tests import leak_scan
+
+RUN_LOG = "aigw-test-run.log"
+_SENTINEL = "log scan sentinel"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_secret_in_any_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Route every log line of the run (structlog and stdlib) through the services' own logging
+    set-up into one file, at DEBUG; at the end, fail the run if that file or any service log
+    written under the run's temporary directory holds a token, key or credential."""
+    base = tmp_path_factory.getbasetemp()
+    run_log = base / RUN_LOG
+    root = logging.getLogger()
+    kept = list(root.handlers)  # pytest's own capture handlers stay in place
+    configure_logging(LoggingSettings(level="DEBUG", to_file=run_log), "tests")
+    root.handlers.extend(handler for handler in kept if handler not in root.handlers)
+    # Tests that use structlog.testing.capture_logs need loggers that are not cached.
+    structlog.configure(cache_logger_on_first_use=False)
+    # gRPC logs every event loop it meets at DEBUG: noise that holds nothing of ours.
+    logging.getLogger("grpc").setLevel(logging.INFO)
+    structlog.get_logger("tests").info(_SENTINEL, via="structlog")
+    logging.getLogger("tests").warning("%s via stdlib", _SENTINEL)
+    yield
+    for handler in root.handlers:
+        handler.flush()
+    text = run_log.read_text(errors="replace")
+    if text.count(_SENTINEL) < 2:
+        pytest.fail(f"the log scan saw no log output in {run_log}: logging is not captured")
+    logs = [run_log, *(path for path in base.rglob("*.log") if path != run_log)]
+    findings = leak_scan.scan(logs, leak_scan.secrets_in_files(base))
+    if findings:
+        listing = "\n".join(str(finding) for finding in findings[:50])
+        pytest.fail(f"secrets in log output ({len(findings)} lines):\n{listing}")
 
 
 @pytest.fixture(autouse=True)

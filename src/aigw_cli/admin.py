@@ -1,4 +1,10 @@
-"""Administration over gRPC: tokens from auth_svc, models and feature settings in config_svc."""
+"""Administration over gRPC: tokens and keys from auth_svc, models and feature settings in
+config_svc.
+
+Calls to auth_svc carry the admin credential. Calls to config_svc (and model_proxy_svc) carry
+a short-lived token that auth_svc mints for each command: `aigw_admin` to administer the
+configuration, `aigw_service` to ask model_proxy_svc directly as aigw's own services do.
+"""
 
 from __future__ import annotations
 
@@ -6,25 +12,46 @@ import argparse
 import getpass
 import os
 import sys
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import grpc
-from google.protobuf import duration_pb2
+from google.protobuf import duration_pb2, timestamp_pb2
 
 from aigw.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
 from aigw.common.v1 import common_pb2
 from aigw.config.v1 import config_service_pb2, config_service_pb2_grpc
 from aigw_cli.model_vocabulary import AZURE_APIS, AZURE_AUTHS, PLATFORMS
 from aigw_common import scopes
+from aigw_common.admin_credential import load_or_create_admin_credential
 from aigw_common.settings import Settings
-from auth_svc.admin_credential import load_or_create_admin_credential
+from aigw_common.tls import channel_credentials
 
 if TYPE_CHECKING:
     from aigw.config.v1.config_service_pb2_grpc import ConfigServiceAsyncStub
 
 _TIMEOUT_S = 10.0
+# Long enough for any one command, short enough to be worthless soon after.
+ADMIN_TOKEN_TTL_S = 300
+KEY_STATE_NAMES = {
+    auth_service_pb2.KEY_STATE_ACTIVE: "active",
+    auth_service_pb2.KEY_STATE_NEXT: "next",
+    auth_service_pb2.KEY_STATE_RETIRING: "retiring",
+}
+
+
+def channel(settings: Settings, address: str) -> grpc.aio.Channel:
+    """A channel to an aigw service, with TLS when AIGW_TLS__ENABLED is set."""
+    credentials = channel_credentials(settings.tls)
+    if credentials is not None:
+        return grpc.aio.secure_channel(address, credentials)
+    return grpc.aio.insecure_channel(address)
+
+
+def _credential_metadata(settings: Settings) -> list[tuple[str, str]]:
+    credential = load_or_create_admin_credential(settings)
+    return [("authorization", f"Bearer {credential}")]
 
 
 async def issue_token(
@@ -33,18 +60,41 @@ async def issue_token(
     request = auth_service_pb2.IssueTokenRequest(subject=subject, scopes=scopes)
     if ttl_s is not None:
         request.ttl.FromTimedelta(timedelta(seconds=ttl_s))
-    credential = load_or_create_admin_credential(settings)
-    async with grpc.aio.insecure_channel(settings.auth_svc.address) as channel:
-        return await auth_service_pb2_grpc.AuthServiceStub(channel).IssueToken(
-            request, metadata=[("authorization", f"Bearer {credential}")], timeout=_TIMEOUT_S
+    async with channel(settings, settings.auth_svc.address) as auth:
+        return await auth_service_pb2_grpc.AuthServiceStub(auth).IssueToken(
+            request, metadata=_credential_metadata(settings), timeout=_TIMEOUT_S
         )
 
 
-async def admin_metadata(settings: Settings) -> list[tuple[str, str]]:
-    """A short-lived `aigw_admin` token naming the local user, as call metadata (the audit trail
-    records its subject)."""
-    response = await issue_token(settings, f"aigw-cli:{_user()}", [scopes.ADMIN], 300)
+async def rotate_keys(settings: Settings) -> auth_service_pb2.RotateKeysResponse:
+    async with channel(settings, settings.auth_svc.address) as auth:
+        return await auth_service_pb2_grpc.AuthServiceStub(auth).RotateKeys(
+            auth_service_pb2.RotateKeysRequest(),
+            metadata=_credential_metadata(settings),
+            timeout=_TIMEOUT_S,
+        )
+
+
+async def key_set(settings: Settings) -> list[auth_service_pb2.SigningKeyInfo]:
+    async with channel(settings, settings.auth_svc.address) as auth:
+        response = await auth_service_pb2_grpc.AuthServiceStub(auth).GetKeySet(
+            auth_service_pb2.GetKeySetRequest(),
+            metadata=_credential_metadata(settings),
+            timeout=_TIMEOUT_S,
+        )
+        return list(response.keys)
+
+
+async def command_metadata(settings: Settings, *granted: str) -> list[tuple[str, str]]:
+    """Metadata for one command's calls: a fresh short-lived token that grants `granted` and
+    names the local user (the audit trail records its subject)."""
+    response = await issue_token(settings, f"aigw-cli:{_user()}", list(granted), ADMIN_TOKEN_TTL_S)
     return [("authorization", f"Bearer {response.token}")]
+
+
+async def admin_metadata(settings: Settings) -> list[tuple[str, str]]:
+    """Metadata for administering config_svc: a command token with `aigw_admin`."""
+    return await command_metadata(settings, scopes.ADMIN)
 
 
 def _user() -> str:
@@ -108,8 +158,8 @@ async def create_model(
     settings: Settings, model: config_service_pb2.Model, api_key: str
 ) -> config_service_pb2.CreateModelResponse:
     metadata = await admin_metadata(settings)
-    async with grpc.aio.insecure_channel(settings.config_svc.address) as channel:
-        return await _config(channel).CreateModel(
+    async with channel(settings, settings.config_svc.address) as config:
+        return await config_stub(config).CreateModel(
             config_service_pb2.CreateModelRequest(model=model, api_key=api_key),
             metadata=metadata,
             timeout=_TIMEOUT_S,
@@ -119,10 +169,10 @@ async def create_model(
 async def list_models(settings: Settings) -> list[config_service_pb2.Model]:
     models: list[config_service_pb2.Model] = []
     metadata = await admin_metadata(settings)
-    async with grpc.aio.insecure_channel(settings.config_svc.address) as channel:
+    async with channel(settings, settings.config_svc.address) as config:
         token = ""
         while True:
-            page = await _config(channel).ListModels(
+            page = await config_stub(config).ListModels(
                 config_service_pb2.ListModelsRequest(page_token=token),
                 metadata=metadata,
                 timeout=_TIMEOUT_S,
@@ -135,8 +185,8 @@ async def list_models(settings: Settings) -> list[config_service_pb2.Model]:
 
 async def delete_model(settings: Settings, name: str) -> int:
     metadata = await admin_metadata(settings)
-    async with grpc.aio.insecure_channel(settings.config_svc.address) as channel:
-        response = await _config(channel).DeleteModel(
+    async with channel(settings, settings.config_svc.address) as config:
+        response = await config_stub(config).DeleteModel(
             config_service_pb2.DeleteModelRequest(name=name), metadata=metadata, timeout=_TIMEOUT_S
         )
         return int(response.version)
@@ -147,8 +197,8 @@ async def set_feature(
 ) -> int:
     setting = config_service_pb2.FeatureSetting(feature=feature, models=models, disabled=disabled)
     metadata = await admin_metadata(settings)
-    async with grpc.aio.insecure_channel(settings.config_svc.address) as channel:
-        response = await _config(channel).SetFeatureSetting(
+    async with channel(settings, settings.config_svc.address) as config:
+        response = await config_stub(config).SetFeatureSetting(
             config_service_pb2.SetFeatureSettingRequest(feature_setting=setting),
             metadata=metadata,
             timeout=_TIMEOUT_S,
@@ -159,10 +209,10 @@ async def set_feature(
 async def list_features(settings: Settings) -> list[config_service_pb2.FeatureSetting]:
     settings_list: list[config_service_pb2.FeatureSetting] = []
     metadata = await admin_metadata(settings)
-    async with grpc.aio.insecure_channel(settings.config_svc.address) as channel:
+    async with channel(settings, settings.config_svc.address) as config:
         token = ""
         while True:
-            page = await _config(channel).ListFeatureSettings(
+            page = await config_stub(config).ListFeatureSettings(
                 config_service_pb2.ListFeatureSettingsRequest(page_token=token),
                 metadata=metadata,
                 timeout=_TIMEOUT_S,
@@ -171,6 +221,11 @@ async def list_features(settings: Settings) -> list[config_service_pb2.FeatureSe
             token = page.next_page_token
             if not token:
                 return settings_list
+
+
+def timestamp(moment: timestamp_pb2.Timestamp) -> str:
+    """A protobuf timestamp as `YYYY-MM-DD HH:MM:SS UTC`."""
+    return moment.ToDatetime(tzinfo=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def print_table(rows: list[list[str]]) -> None:
@@ -186,9 +241,5 @@ def fail(error: grpc.aio.AioRpcError) -> None:
     raise SystemExit(1)
 
 
-def config_stub(channel: grpc.aio.Channel) -> ConfigServiceAsyncStub:
-    return _config(channel)
-
-
-def _config(channel: grpc.aio.Channel) -> ConfigServiceAsyncStub:
-    return config_service_pb2_grpc.ConfigServiceStub(channel)
+def config_stub(config: grpc.aio.Channel) -> ConfigServiceAsyncStub:
+    return config_service_pb2_grpc.ConfigServiceStub(config)

@@ -32,7 +32,7 @@ async def apply(settings: Settings, args: argparse.Namespace) -> None:
     except config_file.ConfigFileError as error:
         raise SystemExit(f"aigw: {args.file}: {error}") from None
     metadata = await admin.admin_metadata(settings)
-    async with grpc.aio.insecure_channel(settings.config_svc.address) as channel:
+    async with admin.channel(settings, settings.config_svc.address) as channel:
         stub = admin.config_stub(channel)
         request.validate_only = True
         preview = await stub.ApplyConfig(request, metadata=metadata, timeout=_TIMEOUT_S)
@@ -63,7 +63,7 @@ async def apply(settings: Settings, args: argparse.Namespace) -> None:
 
 async def export(settings: Settings, args: argparse.Namespace) -> None:
     metadata = await admin.admin_metadata(settings)
-    async with grpc.aio.insecure_channel(settings.config_svc.address) as channel:
+    async with admin.channel(settings, settings.config_svc.address) as channel:
         response = await admin.config_stub(channel).GetConfig(
             config_service_pb2.GetConfigRequest(), metadata=metadata, timeout=_TIMEOUT_S
         )
@@ -78,7 +78,7 @@ async def export(settings: Settings, args: argparse.Namespace) -> None:
 async def audit(settings: Settings, args: argparse.Namespace) -> None:
     """The newest changes: version, time, who, what."""
     metadata = await admin.admin_metadata(settings)
-    async with grpc.aio.insecure_channel(settings.config_svc.address) as channel:
+    async with admin.channel(settings, settings.config_svc.address) as channel:
         response = await admin.config_stub(channel).ListAuditEvents(
             config_service_pb2.ListAuditEventsRequest(page_size=args.limit),
             metadata=metadata,

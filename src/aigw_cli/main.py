@@ -106,7 +106,7 @@ def _simulator(settings: Settings, args: argparse.Namespace) -> None:
 
 
 async def _health(settings: Settings, args: argparse.Namespace) -> None:
-    serving = await grpc_serving(args.address)
+    serving = await grpc_serving(args.address, settings.tls)
     print("SERVING" if serving else "NOT_SERVING")
     if not serving:
         raise SystemExit(1)
@@ -116,6 +116,34 @@ async def _token_issue(settings: Settings, args: argparse.Namespace) -> None:
     scopes = [scope for scope in args.scopes.split(",") if scope]
     response = await admin.issue_token(settings, args.subject, scopes, args.ttl_s)
     print(response.token)
+
+
+async def _keys_rotate(settings: Settings, args: argparse.Namespace) -> None:
+    response = await admin.rotate_keys(settings)
+    retiring = response.retiring_key
+    print(f"signing with {response.active_key.kid} ({response.active_key.algorithm}) from now on")
+    print(
+        f"{retiring.kid} keeps verifying the tokens it signed until "
+        f"{admin.timestamp(retiring.retire_time)}, then it is retired"
+    )
+    if response.HasField("next_key"):
+        print(f"next signer, published from now on: {response.next_key.kid}")
+
+
+async def _keys_list(settings: Settings, args: argparse.Namespace) -> None:
+    rows = [["KID", "ALGORITHM", "STATE", "CREATED", "SIGNS SINCE", "RETIRES"]]
+    for key in await admin.key_set(settings):
+        rows.append(
+            [
+                key.kid,
+                key.algorithm,
+                admin.KEY_STATE_NAMES.get(key.state, "?"),
+                admin.timestamp(key.create_time),
+                admin.timestamp(key.activate_time) if key.HasField("activate_time") else "-",
+                admin.timestamp(key.retire_time) if key.HasField("retire_time") else "-",
+            ]
+        )
+    admin.print_table(rows)
 
 
 async def _models_add(settings: Settings, args: argparse.Namespace) -> None:
@@ -200,6 +228,12 @@ def _parser() -> argparse.ArgumentParser:
     issue.add_argument("--subject", default="developer")
     issue.add_argument("--ttl-s", type=int, default=None)
     issue.set_defaults(handler=_token_issue)
+
+    keys = commands.add_parser("keys", help="token signing keys").add_subparsers(required=True)
+    keys.add_parser(
+        "rotate", help="sign with the next key; the old one verifies until its tokens expire"
+    ).set_defaults(handler=_keys_rotate)
+    keys.add_parser("list", help="list the published keys").set_defaults(handler=_keys_list)
 
     models = commands.add_parser("models", help="model definitions").add_subparsers(required=True)
     add = models.add_parser("add", help="define a model")

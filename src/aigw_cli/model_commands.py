@@ -12,7 +12,8 @@ from aigw.common.v1 import common_pb2
 from aigw.config.v1 import config_service_pb2
 from aigw.modelproxy.v1 import model_proxy_service_pb2, model_proxy_service_pb2_grpc
 from aigw_cli import admin, model_vocabulary
-from aigw_common.secrets_box import SecretsBox, load_or_create_key
+from aigw_common import scopes
+from aigw_common.secrets_box import SecretsBox, load_sealing_key
 from aigw_common.settings import Settings
 from aigw_prompts import prepare_check
 
@@ -27,14 +28,16 @@ async def discover(settings: Settings, args: argparse.Namespace) -> None:
     api_key = admin.api_key_from_args(args)
     if api_key:
         # Keys travel sealed, as they do from config_svc; only the proxy opens them.
-        target.sealed_api_key = SecretsBox(load_or_create_key(settings.sealing_key_path)).seal(
-            api_key
-        )
-    async with grpc.aio.insecure_channel(settings.model_proxy.address) as channel:
+        target.sealed_api_key = SecretsBox(load_sealing_key(settings)).seal(api_key)
+    # model_proxy_svc admits aigw's services only: this command asks as one.
+    metadata = await admin.command_metadata(settings, scopes.SERVICE)
+    async with admin.channel(settings, settings.model_proxy.address) as channel:
         response = await model_proxy_service_pb2_grpc.ModelProxyServiceStub(
             channel
         ).ListProviderModels(
-            model_proxy_service_pb2.ListProviderModelsRequest(target=target), timeout=_TIMEOUT_S
+            model_proxy_service_pb2.ListProviderModelsRequest(target=target),
+            metadata=metadata,
+            timeout=_TIMEOUT_S,
         )
     if not response.identifiers:
         print("the server lists no models")
@@ -44,8 +47,9 @@ async def discover(settings: Settings, args: argparse.Namespace) -> None:
 
 async def check(settings: Settings, args: argparse.Namespace) -> None:
     """Send the family's tiny check prompt to a configured model; report latency or failure."""
-    metadata = await admin.admin_metadata(settings)
-    async with grpc.aio.insecure_channel(settings.config_svc.address) as channel:
+    # One token for both calls: reading the configuration, then asking model_proxy_svc.
+    metadata = await admin.command_metadata(settings, scopes.ADMIN, scopes.SERVICE)
+    async with admin.channel(settings, settings.config_svc.address) as channel:
         snapshot = (
             await admin.config_stub(channel).GetConfig(
                 config_service_pb2.GetConfigRequest(), metadata=metadata, timeout=_TIMEOUT_S
@@ -57,10 +61,11 @@ async def check(settings: Settings, args: argparse.Namespace) -> None:
     prepared = prepare_check(model.family)
     prepared.generation.target.CopyFrom(model.target)
     started = time.perf_counter()
-    async with grpc.aio.insecure_channel(settings.model_proxy.address) as channel:
+    async with admin.channel(settings, settings.model_proxy.address) as channel:
         try:
             response = await model_proxy_service_pb2_grpc.ModelProxyServiceStub(channel).Generate(
                 model_proxy_service_pb2.GenerateRequest(generation=prepared.generation),
+                metadata=metadata,
                 timeout=prepared.timeout_s or _TIMEOUT_S,
             )
         except grpc.aio.AioRpcError as error:

@@ -24,7 +24,8 @@ import grpc
 import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from aigw_common.settings import Settings
+from aigw_common.settings import Settings, TlsSettings
+from aigw_common.tls import channel_credentials
 
 _RESTART_BACKOFF_S = (0.5, 1.0, 2.0, 5.0)
 _STOP_GRACE_S = 15.0
@@ -48,7 +49,9 @@ def suite_children(settings: Settings) -> list[Child]:
     python = sys.executable
 
     def grpc_child(name: str, address: str) -> Child:
-        return Child(name, [python, "-m", name], address, lambda: grpc_serving(address))
+        return Child(
+            name, [python, "-m", name], address, lambda: grpc_serving(address, settings.tls)
+        )
 
     shim_url = f"http://{settings.fastapi.api_host}:{settings.fastapi.api_port}"
     return [
@@ -65,9 +68,15 @@ def suite_children(settings: Settings) -> list[Child]:
     ]
 
 
-async def grpc_serving(address: str) -> bool:
+async def grpc_serving(address: str, tls: TlsSettings | None = None) -> bool:
     """True when the gRPC server at `address` reports SERVING for ""."""
-    async with grpc.aio.insecure_channel(address) as channel:
+    credentials = channel_credentials(tls)
+    channel_at = (
+        grpc.aio.secure_channel(address, credentials)
+        if credentials is not None
+        else grpc.aio.insecure_channel(address)
+    )
+    async with channel_at as channel:
         try:
             # grpc's health stubs are typed for sync channels only.
             stub: Any = health_pb2_grpc.HealthStub(channel)

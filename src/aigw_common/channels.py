@@ -3,23 +3,32 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import grpc
 
 from aigw_common.interceptors import outgoing_context_interceptors
+from aigw_common.tls import channel_credentials
 
 if TYPE_CHECKING:
     from aigw_common.grpc_types import Context
+    from aigw_common.settings import TlsSettings
 
 
 def open_channel(
-    target: str, *, retry_methods: list[dict[str, str]] | None = None
+    target: str,
+    *,
+    retry_methods: list[dict[str, str]] | None = None,
+    tls: TlsSettings | None = None,
+    interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
 ) -> grpc.aio.Channel:
-    """An insecure channel to `target` that forwards the request context.
+    """A channel to `target` that forwards the request context.
 
     `retry_methods` ({"service": ..., "method": ...} entries) lists idempotent RPCs that gRPC
-    may retry on UNAVAILABLE before any response arrived; nothing else is retried.
+    may retry on UNAVAILABLE before any response arrived; nothing else is retried. With `tls`
+    enabled the channel uses TLS; `interceptors` (e.g. a service token) run after the shared
+    ones.
     """
     options: list[tuple[str, str | int]] = [
         # Find dead peers on idle channels (the config watch can be quiet for hours).
@@ -44,9 +53,13 @@ def open_channel(
             ]
         }
         options.append(("grpc.service_config", json.dumps(service_config)))
-    return grpc.aio.insecure_channel(
-        target, options=options, interceptors=outgoing_context_interceptors()
-    )
+    all_interceptors = [*outgoing_context_interceptors(), *interceptors]
+    credentials = channel_credentials(tls)
+    if credentials is not None:
+        return grpc.aio.secure_channel(
+            target, credentials, options=options, interceptors=all_interceptors
+        )
+    return grpc.aio.insecure_channel(target, options=options, interceptors=all_interceptors)
 
 
 def downstream_timeout(context: Context | None, default_s: float, margin_s: float = 0.005) -> float:

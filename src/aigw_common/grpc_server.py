@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import grpc
 import structlog
@@ -12,7 +12,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from aigw_common.interceptors import ErrorMappingInterceptor, RequestContextInterceptor
-from aigw_common.settings import GrpcServiceSettings
+from aigw_common.settings import GrpcServiceSettings, TlsSettings
+from aigw_common.tls import server_credentials
 
 _log = structlog.get_logger(__name__)
 
@@ -24,12 +25,14 @@ def create_server(
     *,
     domain: str,
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    options: Sequence[tuple[str, int]] = (),
 ) -> grpc.aio.Server:
     """A grpc.aio server with aigw's interceptors, message limits and keepalive policy.
 
-    `interceptors` run inside the shared ones, so the errors they raise are mapped like any other.
+    `interceptors` run inside the shared ones, so the errors they raise are mapped like any other;
+    `options` add to (or override) the shared channel arguments.
     """
-    options = [
+    shared = [
         ("grpc.max_send_message_length", settings.max_message_bytes),
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         # Clients ping idle channels every 30 s (see channels.py); allow that without GOAWAY.
@@ -41,7 +44,7 @@ def create_server(
     ]
     return grpc.aio.server(
         interceptors=[RequestContextInterceptor(), ErrorMappingInterceptor(domain), *interceptors],
-        options=options,
+        options=[*shared, *options],
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
 
@@ -77,9 +80,17 @@ async def set_serving(
         await health_servicer.set(name, status)
 
 
-def bind(server: grpc.aio.Server, settings: GrpcServiceSettings) -> int:
-    """Listen on the settings' address (port 0 picks a free port) and return the bound port."""
-    port: int = server.add_insecure_port(settings.listen_address)
+def bind(
+    server: grpc.aio.Server, settings: GrpcServiceSettings, tls: TlsSettings | None = None
+) -> int:
+    """Listen on the settings' address (port 0 picks a free port) and return the bound port;
+    with `tls` enabled the port speaks only TLS."""
+    credentials = server_credentials(tls)
+    port: int = (
+        server.add_secure_port(settings.listen_address, credentials)
+        if credentials is not None
+        else server.add_insecure_port(settings.listen_address)
+    )
     if port == 0:
         raise OSError(f"cannot listen on {settings.listen_address}")
     return port
@@ -93,13 +104,22 @@ async def serve_until_signalled(
     port: int,
     grace_period_s: float,
     on_draining: Callable[[], None] | None = None,
+    serving_once: Awaitable[object] | None = None,
+    service_names: Sequence[str] = (),
 ) -> None:
     """Run a started server until SIGTERM or SIGINT, then drain it.
 
-    Health goes NOT_SERVING first so load balancers stop sending new calls, then in-flight
-    calls get `grace_period_s` to finish before they are cancelled. `on_draining` runs in
-    between, to end calls that would otherwise never finish (watches).
+    With `serving_once`, `service_names` (and "") are reported SERVING once it completes: e.g.
+    once the keys to verify callers' tokens are cached, as every call is refused until then.
+    On the signal, health goes NOT_SERVING first so load balancers stop sending new calls, then
+    in-flight calls get `grace_period_s` to finish before they are cancelled. `on_draining`
+    runs in between, to end calls that would otherwise never finish (watches).
     """
+    readiness = (
+        asyncio.create_task(_serving_once(health_servicer, service_names, serving_once))
+        if serving_once is not None
+        else None
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -107,8 +127,12 @@ async def serve_until_signalled(
     _log.info("serving", service=name, port=port)
     waiter = asyncio.create_task(server.wait_for_termination())
     stopper = asyncio.create_task(stop.wait())
-    await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    stopper.cancel()
+    try:
+        await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+        if readiness is not None:
+            readiness.cancel()
     _log.info("draining", service=name, grace_period_s=grace_period_s)
     await health_servicer.enter_graceful_shutdown()
     if on_draining is not None:
@@ -116,3 +140,13 @@ async def serve_until_signalled(
     await server.stop(grace_period_s)
     await waiter
     _log.info("stopped", service=name)
+
+
+async def _serving_once(
+    health_servicer: health.aio.HealthServicer,
+    service_names: Sequence[str],
+    ready: Awaitable[object],
+) -> None:
+    await ready
+    await set_serving(health_servicer, service_names, True)
+    _log.info("ready")

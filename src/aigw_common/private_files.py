@@ -48,6 +48,23 @@ def create_exclusive(path: Path, data: bytes) -> bool:
     return True
 
 
+def replace_private(path: Path, data: bytes) -> None:
+    """Write `data` to `path` (mode 0600), replacing it atomically: a reader sees the old file
+    or the new one, never a mix, even if this process dies half-way."""
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+    _fsync_dir(path.parent)
+
+
 def read_private(path: Path) -> bytes:
     """The contents of an owner-only file; group or world access is removed (and logged)."""
     mode = stat.S_IMODE(path.stat().st_mode)

@@ -1,17 +1,37 @@
 """Sealing of model API keys: config_svc seals, only model_proxy_svc opens.
 
 Keys are stored and sent between services only as Fernet tokens (AES-128-CBC + HMAC-SHA256).
-The key file is created with owner-only permissions on first use.
+The sealing key comes from AIGW_CREDENTIALS_KEY when set (e.g. from a secret store), else from
+the key file, which is created with owner-only permissions on first use.
 """
 
 from __future__ import annotations
 
+import binascii
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
 from aigw_common.errors import FailedPrecondition
 from aigw_common.private_files import create_exclusive, ensure_private_dir, read_private
+from aigw_common.settings import Settings
+
+
+def load_sealing_key(settings: Settings) -> bytes:
+    """AIGW_CREDENTIALS_KEY if set (checked to be a Fernet key), else the key file's key."""
+    if settings.credentials_key is None:
+        return load_or_create_key(settings.sealing_key_path)
+    key = settings.credentials_key.get_secret_value().strip().encode()
+    try:
+        Fernet(key)
+    except (ValueError, binascii.Error):
+        # The message never quotes the value: it is the key.
+        raise FailedPrecondition(
+            "AIGW_CREDENTIALS_KEY is not a Fernet key (32 bytes, url-safe base64); generate "
+            'one with: python -c "from cryptography.fernet import Fernet; '
+            'print(Fernet.generate_key().decode())"'
+        ) from None
+    return key
 
 
 def load_or_create_key(path: Path) -> bytes:
@@ -37,5 +57,6 @@ class SecretsBox:
         except InvalidToken:
             raise FailedPrecondition(
                 "a model's API key was sealed with a different credentials key; "
-                "config_svc and model_proxy_svc must share AIGW_CREDENTIALS_KEY_FILE"
+                "config_svc and model_proxy_svc must share AIGW_CREDENTIALS_KEY or "
+                "AIGW_CREDENTIALS_KEY_FILE"
             ) from None

@@ -10,7 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -63,6 +71,46 @@ class AuthSettings(_Section):
     jwks_refresh_s: float = Field(default=300.0, gt=0)
     # The credential that may call IssueToken. Unset: generated into <data_dir>/admin.token.
     admin_credential: SecretStr | None = None
+    # Trusted GitLab issuers (AIGW_GITLAB_URL, AIGW_CUSTOMER_PORTAL_URL): OIDC discovery.
+    oidc_timeout_s: float = Field(default=10.0, gt=0)
+    oidc_refresh_s: float = Field(default=3600.0, gt=0)
+
+    @model_validator(mode="after")
+    def _default_ttl_within_maximum(self) -> AuthSettings:
+        # A rotated-out key verifies for max_token_ttl_s; no token may outlive that.
+        if self.token_ttl_s > self.max_token_ttl_s:
+            raise ValueError(
+                "AIGW_AUTH__TOKEN_TTL_S must not exceed AIGW_AUTH__MAX_TOKEN_TTL_S "
+                f"({self.token_ttl_s} > {self.max_token_ttl_s})"
+            )
+        return self
+
+    @property
+    def key_retention_s(self) -> int:
+        """How long a replaced signing key keeps verifying: until the last token it can have
+        signed has expired, clock skew included."""
+        return self.max_token_ttl_s + self.clock_skew_s
+
+
+class TlsSettings(_Section):
+    """`AIGW_TLS__*`: TLS on every gRPC port, and the trust store for outbound HTTPS."""
+
+    # Every gRPC server listens with `cert_file`/`key_file`; every aigw client then dials with
+    # TLS, trusting `ca_file` (unset: the system's trust store).
+    enabled: bool = False
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    ca_file: Path | None = None
+    # CA bundle for outbound HTTPS (OIDC discovery, model servers); unset: the system's.
+    outbound_ca_bundle: Path | None = None
+
+    @model_validator(mode="after")
+    def _files_when_enabled(self) -> TlsSettings:
+        if self.enabled and (self.cert_file is None or self.key_file is None):
+            raise ValueError(
+                "AIGW_TLS__ENABLED=true needs AIGW_TLS__CERT_FILE and AIGW_TLS__KEY_FILE"
+            )
+        return self
 
 
 class FastApiSettings(_Section):
@@ -134,6 +182,29 @@ class Settings(BaseSettings):
             "AWS_BEDROCK_RUNTIME_ENDPOINT", "aws_bedrock_runtime_endpoint"
         ),
     )
+    # The same key given directly (a Fernet key); takes precedence over the file.
+    credentials_key: SecretStr | None = None
+    tls: TlsSettings = TlsSettings()
+    # A GitLab instance (and its customer portal) whose OIDC-signed tokens are accepted
+    # (GitLab's names). Their keys are found by OIDC discovery; nothing else is ever called.
+    gitlab_url: str | None = None
+    customer_portal_url: str | None = None
+    # The audience (`aud`) tokens from those issuers must carry (GitLab's name).
+    cloud_connector_service_name: str = "gitlab-ai-gateway"
+
+    @field_validator("gitlab_url", "customer_portal_url", mode="after")
+    @classmethod
+    def _issuer_url(cls, value: str | None) -> str | None:
+        # Empty means unset (GitLab's troubleshooting docs set the variables to "").
+        if not value or not value.strip():
+            return None
+        url = value.strip().rstrip("/")
+        scheme, _, rest = url.partition("://")
+        if scheme not in ("https", "http") or not rest or any(c in rest for c in "?#@ "):
+            raise ValueError(
+                f"{url!r} is not an http(s) base URL such as https://gitlab.example.com"
+            )
+        return url
 
     @model_validator(mode="after")
     def _refuse_bypass_in_production(self) -> Settings:

@@ -1,172 +1,247 @@
-"""The signing keys: one active signer, plus (after a rotation) older keys that still verify.
+"""The signing keys: one active signer, the next signer (already published), and keys that no
+longer sign but still verify the tokens they signed.
 
-The private key lives in `<data_dir>/keys/signing-<alg>.pem` (dir 0700, file 0600). It is
-generated on first start and reused afterwards; when two processes start at once, both end up
-with whichever key was written first. Each key is known by its RFC 7638 thumbprint (`kid`).
+Rotation promotes the next key to active, so every router has long had it in its key set when
+the first token it signs arrives; the old active key keeps verifying until every token it can
+have signed has expired (`AuthSettings.key_retention_s`), then it is retired: removed from the
+key set and from disk. The state lives in `<data_dir>/keys/` (see keyset_file.py); a legacy
+`signing-<alg>.pem` from before rotation existed becomes the active key on first start.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal, TypeAlias, cast
 
 import structlog
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt import PyJWK
-from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 from aigw_common.errors import FailedPrecondition
-from aigw_common.private_files import create_exclusive, ensure_private_dir, read_private
+from aigw_common.jwks_cache import MIN_ON_DEMAND_REFRESH_S
+from auth_svc.keyset_file import (
+    KEYS_DIR,
+    KeyRecord,
+    KeySetFile,
+    KeyState,
+    check_records,
+)
+from auth_svc.signing_key import Algorithm, PrivateKey, SigningKey, jwk_thumbprint
+
+__all__ = [
+    "KEYS_DIR",
+    "Algorithm",
+    "KeyRecord",
+    "KeyState",
+    "KeyStore",
+    "PrivateKey",
+    "SigningKey",
+    "jwk_thumbprint",
+]
 
 _log = structlog.get_logger(__name__)
 
-Algorithm: TypeAlias = Literal["RS256", "ES256", "EdDSA"]
-PrivateKey: TypeAlias = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+Clock = Callable[[], datetime]
 
-KEYS_DIR = "keys"
-_RSA_BITS = 2048
-
-# RFC 7638 §3.2: the required members of each key type, which alone make up the thumbprint.
-_THUMBPRINT_MEMBERS: dict[str, tuple[str, ...]] = {
-    "RSA": ("e", "kty", "n"),
-    "EC": ("crv", "kty", "x", "y"),
-    "OKP": ("crv", "kty", "x"),
-}
+# A router refreshes its key set on an unknown kid at most every MIN_ON_DEMAND_REFRESH_S (5 s).
+# Rotating no faster than twice that means a router either fetched the key set after the new
+# signer was published, or fetched so long ago that it may fetch again the moment the signer's
+# first token arrives.
+MIN_ROTATION_INTERVAL_S = 2 * MIN_ON_DEMAND_REFRESH_S
 
 
-def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
-    """The RFC 7638 SHA-256 thumbprint of a public JWK, base64url without padding."""
-    members = {name: jwk[name] for name in _THUMBPRINT_MEMBERS[jwk["kty"]]}
-    canonical = json.dumps(members, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
-    digest = hashlib.sha256(canonical.encode()).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
-class SigningKey:
-    """A private key with its public JWK (kid, alg, use) and the PyJWK that verifies with it."""
-
-    kid: str
-    algorithm: Algorithm
-    private_key: PrivateKey = field(repr=False)
-    public_jwk: Mapping[str, str]
-    verifier: PyJWK
-
-    @classmethod
-    def from_private_key(cls, private_key: PrivateKey, algorithm: Algorithm) -> SigningKey:
-        _check_key_type(private_key, algorithm)
-        jwk = _public_jwk(private_key)
-        # RFC 7517 §4.3: `use` and `key_ops` should not both be present.
-        jwk.pop("key_ops", None)
-        kid = jwk_thumbprint(jwk)
-        jwk.update(kid=kid, alg=algorithm, use="sig")
-        return cls(kid, algorithm, private_key, jwk, PyJWK(dict(jwk), algorithm))
+class _Entry:
+    record: KeyRecord
+    key: SigningKey
 
 
 class KeyStore:
-    """The keys that verify tokens, exactly one of which signs new ones."""
+    """The published keys, exactly one of which signs new tokens."""
 
-    def __init__(self, keys: Sequence[SigningKey], active_kid: str) -> None:
-        by_kid = {key.kid: key for key in keys}
-        if active_kid not in by_kid:
-            raise ValueError("the active key must be one of the keys")
-        self._by_kid = by_kid
-        self._active = by_kid[active_kid]
+    def __init__(
+        self,
+        entries: Sequence[tuple[KeyRecord, SigningKey]],
+        *,
+        storage: KeySetFile | None = None,
+        clock: Clock = _utc_now,
+    ) -> None:
+        check_records([record for record, _ in entries])
+        self._entries = {record.kid: _Entry(record, key) for record, key in entries}
+        self._storage = storage
+        self._clock = clock
 
     @classmethod
-    def load_or_create(cls, data_dir: Path, algorithm: Algorithm) -> KeyStore:
-        """The store for `algorithm` in `data_dir`, generating its key on first start."""
-        keys_dir = data_dir / KEYS_DIR
-        ensure_private_dir(keys_dir)
-        path = keys_dir / f"signing-{algorithm.lower()}.pem"
-        if not path.exists():
-            created = create_exclusive(path, _to_pem(_generate(algorithm)))
-            if created:
-                _log.info("generated a signing key", path=str(path), algorithm=algorithm)
-        key = SigningKey.from_private_key(_load_pem(path), algorithm)
-        _log.info("signing key loaded", kid=key.kid, algorithm=algorithm)
-        return cls([key], key.kid)
+    def load_or_create(
+        cls, data_dir: Path, algorithm: Algorithm, *, clock: Clock = _utc_now
+    ) -> KeyStore:
+        """The key set in `data_dir`, created on first start with keys for `algorithm`.
+
+        When several processes start at once, all end up with the key set written first.
+        """
+        storage = KeySetFile(data_dir)
+        storage.prepare()
+        if not storage.exists():
+            _create_first_key_set(storage, algorithm, clock())
+        records = storage.read()
+        store = cls(
+            [(record, storage.load_key(record)) for record in records],
+            storage=storage,
+            clock=clock,
+        )
+        _log.info(
+            "signing keys loaded",
+            active_kid=store.active.kid,
+            algorithm=store.active.algorithm,
+            published=len(records),
+        )
+        return store
 
     @property
     def active(self) -> SigningKey:
         """The key that signs new tokens."""
-        return self._active
+        return self._entry("active").key
 
     @property
     def keys(self) -> tuple[SigningKey, ...]:
-        """Every key that verifies tokens, the active one included."""
-        return tuple(self._by_kid.values())
+        """Every published key: the active one, the next one, and those still verifying."""
+        return tuple(entry.key for entry in self._entries.values())
+
+    def records(self) -> list[KeyRecord]:
+        """What is known about each published key, the active one first."""
+        order = {"active": 0, "next": 1, "retiring": 2}
+        return sorted(
+            (entry.record for entry in self._entries.values()),
+            key=lambda record: (order[record.state], record.created_at),
+        )
 
     def jwks(self) -> dict[str, list[dict[str, str]]]:
         """The public keys as an RFC 7517 JWK Set."""
-        return {"keys": [dict(key.public_jwk) for key in self._by_kid.values()]}
+        return {"keys": [dict(entry.key.public_jwk) for entry in self._entries.values()]}
 
     def jwks_json(self) -> str:
         return json.dumps(self.jwks(), separators=(",", ":"))
 
     async def key_for(self, kid: str) -> PyJWK | None:
         """The public key with exactly this `kid`, if it is one of ours."""
-        key = self._by_kid.get(kid)
-        return key.verifier if key is not None else None
+        entry = self._entries.get(kid)
+        return entry.key.verifier if entry is not None else None
 
+    def rotate(
+        self,
+        new_next: SigningKey,
+        *,
+        retention_s: float,
+        min_interval_s: float = MIN_ROTATION_INTERVAL_S,
+    ) -> KeyRecord:
+        """Promote the next key to active and publish `new_next` as the one after it.
 
-def _generate(algorithm: Algorithm) -> PrivateKey:
-    if algorithm == "RS256":
-        return rsa.generate_private_key(public_exponent=65537, key_size=_RSA_BITS)
-    if algorithm == "ES256":
-        return ec.generate_private_key(ec.SECP256R1())
-    return ed25519.Ed25519PrivateKey.generate()
-
-
-def _to_pem(key: PrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-
-
-def _load_pem(path: Path) -> PrivateKey:
-    try:
-        key = serialization.load_pem_private_key(read_private(path), password=None)
-    except (ValueError, TypeError) as error:
-        raise FailedPrecondition(
-            f"the signing key file {path} cannot be read as an unencrypted PEM private key "
-            f"({type(error).__name__}); restore it or remove it to generate a new key"
-        ) from None
-    if not isinstance(
-        key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
-    ):
-        raise FailedPrecondition(f"the signing key file {path} holds an unsupported key type")
-    return key
-
-
-def _check_key_type(key: PrivateKey, algorithm: Algorithm) -> None:
-    fits = (
-        (algorithm == "RS256" and isinstance(key, rsa.RSAPrivateKey) and key.key_size >= _RSA_BITS)
-        or (
-            algorithm == "ES256"
-            and isinstance(key, ec.EllipticCurvePrivateKey)
-            and isinstance(key.curve, ec.SECP256R1)
+        The replaced key keeps verifying for `retention_s`. FailedPrecondition when the last
+        change of signer (or publication of the next key) is under `min_interval_s` old.
+        Returns the new active key's record.
+        """
+        now = self._clock()
+        self.retire_expired()
+        active, upcoming = self._entry("active"), self._entries_in("next")
+        last_change = max(
+            [active.record.activated_at or active.record.created_at]
+            + [entry.record.created_at for entry in upcoming]
         )
-        or (algorithm == "EdDSA" and isinstance(key, ed25519.Ed25519PrivateKey))
-    )
-    if not fits:
-        raise FailedPrecondition(f"the signing key does not fit algorithm {algorithm}")
+        wait_s = min_interval_s - (now - last_change).total_seconds()
+        if wait_s > 0:
+            raise FailedPrecondition(
+                f"the signing keys changed less than {min_interval_s:g} s ago; rotate again in "
+                f"{wait_s:.0f} s, once every router can have seen the new key",
+                metadata={"retry_after_s": f"{wait_s:.0f}"},
+            )
+        file = self._storage.write_key(new_next) if self._storage is not None else ""
+        entries = dict(self._entries)
+        retiring = active.record.with_state(
+            "retiring", deactivated_at=now, retire_at=now + timedelta(seconds=retention_s)
+        )
+        entries[active.record.kid] = _Entry(retiring, active.key)
+        if upcoming:
+            promoted = upcoming[0].record.with_state("active", activated_at=now)
+            entries[promoted.kid] = _Entry(promoted, upcoming[0].key)
+        else:
+            # A key set from before staged keys existed: the new key signs at once, and
+            # routers find it by refreshing on its unknown kid.
+            promoted = KeyRecord(new_next.kid, new_next.algorithm, file, "active", now, now)
+            entries[promoted.kid] = _Entry(promoted, new_next)
+        if upcoming:
+            staged = KeyRecord(new_next.kid, new_next.algorithm, file, "next", now)
+            entries[staged.kid] = _Entry(staged, new_next)
+        self._save(entries)
+        _log.info(
+            "signing keys rotated",
+            active_kid=promoted.kid,
+            next_kid=new_next.kid if upcoming else None,
+            retiring_kid=retiring.kid,
+            retire_at=retiring.retire_at.isoformat() if retiring.retire_at else None,
+        )
+        return promoted
+
+    def retire_expired(self) -> list[str]:
+        """Remove keys whose retention has passed (from the key set, then from disk)."""
+        now = self._clock()
+        expired = [
+            entry.record
+            for entry in self._entries.values()
+            if entry.record.state == "retiring"
+            and entry.record.retire_at is not None
+            and entry.record.retire_at <= now
+        ]
+        if not expired:
+            return []
+        entries = {
+            kid: entry for kid, entry in self._entries.items() if entry.record not in expired
+        }
+        self._save(entries)
+        for record in expired:
+            if self._storage is not None and record.file:
+                self._storage.remove_key_file(record.file)
+            _log.info("signing key retired", kid=record.kid)
+        return [record.kid for record in expired]
+
+    def _save(self, entries: dict[str, _Entry]) -> None:
+        if self._storage is not None:
+            self._storage.write([entry.record for entry in entries.values()])
+        self._entries = entries
+
+    def _entry(self, state: KeyState) -> _Entry:
+        (entry,) = self._entries_in(state)
+        return entry
+
+    def _entries_in(self, state: KeyState) -> list[_Entry]:
+        return [entry for entry in self._entries.values() if entry.record.state == state]
 
 
-def _public_jwk(key: PrivateKey) -> dict[str, str]:
-    jwk: object
-    if isinstance(key, rsa.RSAPrivateKey):
-        jwk = RSAAlgorithm.to_jwk(key.public_key(), as_dict=True)
-    elif isinstance(key, ec.EllipticCurvePrivateKey):
-        jwk = ECAlgorithm.to_jwk(key.public_key(), as_dict=True)
+def _create_first_key_set(storage: KeySetFile, algorithm: Algorithm, now: datetime) -> None:
+    legacy = storage.directory / f"signing-{algorithm.lower()}.pem"
+    if legacy.exists():
+        # Tokens signed before rotation existed keep verifying: that key stays the signer.
+        active = SigningKey.load(legacy, algorithm)
+        active_file, written = legacy.name, []
     else:
-        jwk = OKPAlgorithm.to_jwk(key.public_key(), as_dict=True)
-    return dict(cast("Mapping[str, str]", jwk))
+        active = SigningKey.generate(algorithm)
+        active_file = storage.write_key(active)
+        written = [active_file]
+    upcoming = SigningKey.generate(algorithm)
+    upcoming_file = storage.write_key(upcoming)
+    written.append(upcoming_file)
+    records = [
+        KeyRecord(active.kid, algorithm, active_file, "active", now, activated_at=now),
+        KeyRecord(upcoming.kid, algorithm, upcoming_file, "next", now),
+    ]
+    if storage.create(records):
+        _log.info("generated signing keys", algorithm=algorithm, active_kid=active.kid)
+        return
+    # Another process wrote the key set first; its keys are the ones in use.
+    for name in written:
+        storage.remove_key_file(name)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import grpc
+import structlog
 from grpc_health.v1 import health
 
 from aigw.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
+from aigw_common.admin_credential import load_or_create_admin_credential
 from aigw_common.grpc_server import (
     add_standard_services,
     bind,
@@ -16,12 +19,17 @@ from aigw_common.grpc_server import (
     set_serving,
 )
 from aigw_common.log_setup import configure_logging
+from aigw_common.oidc import GitLabIssuers
 from aigw_common.settings import Settings
-from auth_svc.admin_credential import load_or_create_admin_credential
+from aigw_common.token_verifier import TrustedIssuer
 from auth_svc.keys import KeyStore
 from auth_svc.servicer import AuthServiceServicer
 
 SERVICE_NAME = auth_service_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
+# How often keys past their retention are removed.
+RETIRE_CHECK_S = 60.0
+
+_log = structlog.get_logger(__name__)
 
 
 async def build_server(
@@ -30,10 +38,12 @@ async def build_server(
     *,
     keys: KeyStore,
     admin_credential: str,
+    trusted: list[TrustedIssuer] | None = None,
 ) -> tuple[grpc.aio.Server, int]:
-    """The auth server, bound but not started; the caller reports it SERVING."""
+    """The auth server, bound but not started; the caller reports it SERVING. `trusted` are
+    the GitLab issuers whose instance tokens may ask for user access tokens."""
     server = create_server(settings.auth_svc, domain=SERVICE_NAME)
-    servicer = AuthServiceServicer(keys, settings.auth, admin_credential)
+    servicer = AuthServiceServicer(keys, settings.auth, admin_credential, trusted=trusted or ())
     auth_service_pb2_grpc.add_AuthServiceServicer_to_server(servicer, server)
     await add_standard_services(
         server,
@@ -41,7 +51,17 @@ async def build_server(
         [SERVICE_NAME],
         reflection_enabled=settings.auth_svc.reflection,
     )
-    return server, bind(server, settings.auth_svc)
+    return server, bind(server, settings.auth_svc, settings.tls)
+
+
+async def retire_keys_periodically(keys: KeyStore, interval_s: float = RETIRE_CHECK_S) -> None:
+    """Remove keys whose retention has passed, checking every `interval_s`."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            keys.retire_expired()
+        except Exception as error:  # a full disk must not stop the service
+            _log.warning("cannot retire expired keys", error=type(error).__name__)
 
 
 async def load_dependencies(settings: Settings) -> tuple[KeyStore, str]:
@@ -56,19 +76,33 @@ async def load_dependencies(settings: Settings) -> tuple[KeyStore, str]:
 
 async def serve(settings: Settings) -> None:
     keys, admin_credential = await load_dependencies(settings)
+    keys.retire_expired()
+    gitlab = GitLabIssuers(settings)
     health_servicer = health.aio.HealthServicer()
     server, port = await build_server(
-        settings, health_servicer, keys=keys, admin_credential=admin_credential
+        settings,
+        health_servicer,
+        keys=keys,
+        admin_credential=admin_credential,
+        trusted=gitlab.trusted,
     )
     await server.start()
+    await gitlab.start()
+    retiring = asyncio.create_task(retire_keys_periodically(keys), name="retire-keys")
     await set_serving(health_servicer, [SERVICE_NAME], serving=True)
-    await serve_until_signalled(
-        server,
-        health_servicer,
-        name="auth_svc",
-        port=port,
-        grace_period_s=settings.auth_svc.grace_period_s,
-    )
+    try:
+        await serve_until_signalled(
+            server,
+            health_servicer,
+            name="auth_svc",
+            port=port,
+            grace_period_s=settings.auth_svc.grace_period_s,
+        )
+    finally:
+        retiring.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await retiring
+        await gitlab.close()
 
 
 def main() -> None:

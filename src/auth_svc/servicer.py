@@ -1,37 +1,66 @@
-"""AuthService: issue tokens to the admin, verify them for anyone, publish the public keys."""
+"""AuthService: issue tokens to the admin, verify them for anyone, publish the public keys,
+rotate them, and derive user tokens from GitLab instance tokens."""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import re
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
+
+import structlog
 
 from aigw.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
 from aigw_common.errors import InvalidArgument, Unauthenticated
+from aigw_common.gitlab_auth import authenticate, headers_from_metadata
 from aigw_common.settings import AuthSettings
-from aigw_common.token_verifier import TokenVerifier, authorization_from_metadata, bearer_token
-from auth_svc.keys import KeyStore
+from aigw_common.token_verifier import (
+    TokenVerifier,
+    TrustedIssuer,
+    authorization_from_metadata,
+    bearer_token,
+)
+from auth_svc.keys import KeyRecord, KeyStore, SigningKey
 from auth_svc.tokens import TokenIssuer
+from auth_svc.user_access_token import TokenGenerationFailed, issue_user_access_token
 
 if TYPE_CHECKING:
     from aigw_common.grpc_types import Context
 
+_log = structlog.get_logger(__name__)
+
 MAX_SUBJECT_CHARS = 255
 MAX_SCOPES = 64
 _SCOPE = re.compile(r"[a-z0-9_:.-]{1,64}")
+_KEY_STATES = {
+    "active": auth_service_pb2.KEY_STATE_ACTIVE,
+    "next": auth_service_pb2.KEY_STATE_NEXT,
+    "retiring": auth_service_pb2.KEY_STATE_RETIRING,
+}
 
 
 class AuthServiceServicer(auth_service_pb2_grpc.AuthServiceServicer):
-    """Implements aigw.auth.v1.AuthService over one key store."""
+    """Implements aigw.auth.v1.AuthService over one key store.
 
-    def __init__(self, keys: KeyStore, auth: AuthSettings, admin_credential: str) -> None:
+    `trusted` are the external (GitLab) issuers whose instance tokens may ask for user tokens.
+    """
+
+    def __init__(
+        self,
+        keys: KeyStore,
+        auth: AuthSettings,
+        admin_credential: str,
+        *,
+        trusted: Sequence[TrustedIssuer] = (),
+    ) -> None:
         self._keys = keys
         self._auth = auth
         self._issuer = TokenIssuer(keys, auth)
-        self._verifier = TokenVerifier(keys, auth)
+        self._verifier = TokenVerifier(keys, auth, trusted=trusted)
         self._admin_credential = admin_credential.encode()
+        self._rotation = asyncio.Lock()
 
     async def IssueToken(
         self, request: auth_service_pb2.IssueTokenRequest, context: Context
@@ -71,12 +100,85 @@ class AuthServiceServicer(auth_service_pb2_grpc.AuthServiceServicer):
             audience=self._auth.audience,
         )
 
-    def _require_admin(self, context: Context) -> None:
+    async def RotateKeys(
+        self, request: auth_service_pb2.RotateKeysRequest, context: Context
+    ) -> auth_service_pb2.RotateKeysResponse:
+        self._require_admin(context, "RotateKeys")
+        async with self._rotation:
+            # Generating an RSA key takes a moment: not on the event loop.
+            upcoming = await asyncio.to_thread(SigningKey.generate, self._auth.algorithm)
+            active = self._keys.rotate(upcoming, retention_s=self._auth.key_retention_s)
+        by_state = {record.state: record for record in self._keys.records()}
+        retiring = max(
+            (record for record in self._keys.records() if record.state == "retiring"),
+            key=lambda record: record.deactivated_at or record.created_at,
+        )
+        response = auth_service_pb2.RotateKeysResponse(
+            active_key=_key_info(active), retiring_key=_key_info(retiring)
+        )
+        if "next" in by_state:
+            response.next_key.CopyFrom(_key_info(by_state["next"]))
+        return response
+
+    async def GetKeySet(
+        self, request: auth_service_pb2.GetKeySetRequest, context: Context
+    ) -> auth_service_pb2.GetKeySetResponse:
+        self._require_admin(context, "GetKeySet")
+        self._keys.retire_expired()
+        return auth_service_pb2.GetKeySetResponse(
+            keys=[_key_info(record) for record in self._keys.records()]
+        )
+
+    async def IssueUserAccessToken(
+        self, request: auth_service_pb2.IssueUserAccessTokenRequest, context: Context
+    ) -> auth_service_pb2.IssueUserAccessTokenResponse:
+        caller = await authenticate(
+            self._verifier, headers_from_metadata(context.invocation_metadata())
+        )
+        try:
+            issued, scopes = issue_user_access_token(
+                self._issuer,
+                caller,
+                request.global_user_id,
+                max_ttl_s=self._auth.max_token_ttl_s,
+            )
+        except TokenGenerationFailed as error:
+            cause = error.__cause__
+            _log.error("signing a user access token failed", error=type(cause).__name__)
+            raise
+        response = auth_service_pb2.IssueUserAccessTokenResponse(token=issued.token, scopes=scopes)
+        response.expires_at.FromDatetime(issued.expires_at)
+        _log.info(
+            "user access token issued",
+            instance=caller.subject,
+            user=request.global_user_id,
+            scopes=scopes,
+            jti=issued.jti,
+        )
+        return response
+
+    def _require_admin(self, context: Context, rpc: str = "IssueToken") -> None:
         presented = bearer_token(authorization_from_metadata(context.invocation_metadata()))
         if not hmac.compare_digest(presented.encode(), self._admin_credential):
             raise Unauthenticated(
-                "IssueToken needs the admin credential", reason="ADMIN_CREDENTIAL_INVALID"
+                f"{rpc} needs the admin credential", reason="ADMIN_CREDENTIAL_INVALID"
             )
+
+
+def _key_info(record: KeyRecord) -> auth_service_pb2.SigningKeyInfo:
+    info = auth_service_pb2.SigningKeyInfo(
+        kid=record.kid, algorithm=record.algorithm, state=_KEY_STATES[record.state]
+    )
+    times: list[tuple[str, datetime | None]] = [
+        ("create_time", record.created_at),
+        ("activate_time", record.activated_at),
+        ("deactivate_time", record.deactivated_at),
+        ("retire_time", record.retire_at),
+    ]
+    for name, moment in times:
+        if moment is not None:
+            getattr(info, name).FromDatetime(moment)
+    return info
 
 
 def _subject(subject: str) -> str:

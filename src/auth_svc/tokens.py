@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import jwt
 
@@ -47,14 +48,23 @@ class TokenIssuer:
         return int(ttl.total_seconds())
 
     def issue(
-        self, subject: str, scopes: Sequence[str], ttl: timedelta | None = None
+        self,
+        subject: str,
+        scopes: Sequence[str],
+        ttl: timedelta | None = None,
+        *,
+        extra_claims: Mapping[str, Any] | None = None,
     ) -> IssuedToken:
-        """A signed token for `subject` granting `scopes`; checks `ttl` but not the rest."""
+        """A signed token for `subject` granting `scopes`; checks `ttl` but not the rest.
+
+        `extra_claims` (e.g. gitlab_realm) are added; they cannot replace a registered claim.
+        """
         lifetime = self.lifetime(ttl)
         issued_at = int(self._clock())
         expires = issued_at + lifetime
         jti = str(uuid.uuid4())
-        claims = {
+        claims: dict[str, Any] = dict(extra_claims or {})
+        claims |= {
             "iss": self._auth.issuer,
             "aud": self._auth.audience,
             "sub": subject,

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
+from collections.abc import AsyncIterator, Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 
 from aigw.common.v1 import common_pb2
 from aigw.config.v1 import config_service_pb2, config_service_pb2_grpc
-from aigw_common.request_context import subject_var
+from aigw_common.interceptors.service_auth import current_caller
 from config_svc import declarative, paging, validation
 from config_svc.broadcast import SnapshotBroadcast
 from config_svc.store import AuditEntry, ConfigStore, Mutation
@@ -21,10 +21,6 @@ if TYPE_CHECKING:
     from aigw_common.secrets_box import SecretsBox
 
 _log = structlog.get_logger(__name__)
-
-# Called before every mutation with the call's context; raises PermissionDenied to refuse.
-# Admin-scope authorization plugs in here (a later issue); None means no check yet.
-ChangeAuthorizer: TypeAlias = Callable[["Context"], Awaitable[None]]
 
 # What each listing's page tokens are tagged with, so one cannot be replayed on the other.
 _MODELS_LISTING = "models"
@@ -41,19 +37,15 @@ class ConfigServiceServicer(config_service_pb2_grpc.ConfigServiceServicer):
         store: ConfigStore,
         broadcast: SnapshotBroadcast,
         box: SecretsBox,
-        *,
-        authorize_change: ChangeAuthorizer | None = None,
     ) -> None:
         self._store = store
         self._broadcast = broadcast
         self._box = box
-        self._authorize_change = authorize_change
         self._committing: set[asyncio.Task[int]] = set()
 
     async def CreateModel(
         self, request: config_service_pb2.CreateModelRequest, context: Context
     ) -> config_service_pb2.CreateModelResponse:
-        await self._authorize(context)
         validation.check_create_model(request)
         validation.check_expected_version(request.expected_version)
         source = request.model
@@ -90,7 +82,7 @@ class ConfigServiceServicer(config_service_pb2_grpc.ConfigServiceServicer):
             family=model.family,
             platform=common_pb2.Platform.Name(model.target.platform),
             has_api_key=bool(request.api_key),
-            subject=subject_var.get(),
+            subject=_subject(),
             version=version,
         )
         return config_service_pb2.CreateModelResponse(model=model, version=version)
@@ -98,12 +90,11 @@ class ConfigServiceServicer(config_service_pb2_grpc.ConfigServiceServicer):
     async def DeleteModel(
         self, request: config_service_pb2.DeleteModelRequest, context: Context
     ) -> config_service_pb2.DeleteModelResponse:
-        await self._authorize(context)
         validation.check_model_name(request.name, field="name")
         validation.check_expected_version(request.expected_version)
         options = _mutation("DeleteModel", request.expected_version, f"remove model {request.name}")
         version = await self._commit(self._store.delete_model(request.name, options))
-        _log.info("model deleted", model=request.name, subject=subject_var.get(), version=version)
+        _log.info("model deleted", model=request.name, subject=_subject(), version=version)
         return config_service_pb2.DeleteModelResponse(version=version)
 
     async def ListModels(
@@ -121,7 +112,6 @@ class ConfigServiceServicer(config_service_pb2_grpc.ConfigServiceServicer):
     async def SetFeatureSetting(
         self, request: config_service_pb2.SetFeatureSettingRequest, context: Context
     ) -> config_service_pb2.SetFeatureSettingResponse:
-        await self._authorize(context)
         validation.check_feature_setting(request.feature_setting)
         validation.check_expected_version(request.expected_version)
         source = request.feature_setting
@@ -138,7 +128,7 @@ class ConfigServiceServicer(config_service_pb2_grpc.ConfigServiceServicer):
             feature=setting.feature,
             models=list(setting.models),
             disabled=setting.disabled,
-            subject=subject_var.get(),
+            subject=_subject(),
             version=version,
         )
         return config_service_pb2.SetFeatureSettingResponse(
@@ -162,7 +152,6 @@ class ConfigServiceServicer(config_service_pb2_grpc.ConfigServiceServicer):
     async def ApplyConfig(
         self, request: config_service_pb2.ApplyConfigRequest, context: Context
     ) -> config_service_pb2.ApplyConfigResponse:
-        await self._authorize(context)
         validation.check_apply_config(request)
 
         def work(
@@ -196,7 +185,7 @@ class ConfigServiceServicer(config_service_pb2_grpc.ConfigServiceServicer):
                 _log.info(
                     "configuration applied",
                     changes=len(plan.changes),
-                    subject=subject_var.get(),
+                    subject=_subject(),
                     version=version,
                 )
         return config_service_pb2.ApplyConfigResponse(changes=plan.changes, version=version)
@@ -226,10 +215,6 @@ class ConfigServiceServicer(config_service_pb2_grpc.ConfigServiceServicer):
         validation.check_known_version(request.known_version)
         async for snapshot in self._broadcast.watch(request.known_version):
             yield config_service_pb2.WatchConfigResponse(snapshot=snapshot)
-
-    async def _authorize(self, context: Context) -> None:
-        if self._authorize_change is not None:
-            await self._authorize_change(context)
 
     def _same_key(self, sealed: bytes, api_key: str) -> bool:
         try:
@@ -279,7 +264,9 @@ class ConfigServiceServicer(config_service_pb2_grpc.ConfigServiceServicer):
 
 
 def _subject() -> str:
-    return subject_var.get() or "unknown"
+    """Who is making the change: the subject of the caller's verified token."""
+    caller = current_caller()
+    return caller.subject if caller is not None else "unknown"
 
 
 def _mutation(method: str, expected_version: int, change: str) -> Mutation:

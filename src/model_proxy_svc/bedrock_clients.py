@@ -14,6 +14,7 @@ import functools
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
@@ -31,10 +32,18 @@ _ClientKey = tuple[str, str, float, float]
 class BedrockClients:
     """One `bedrock-runtime` client per (region, endpoint, timeouts), made on first use."""
 
-    def __init__(self, settings: ModelProxySettings, default_endpoint: str | None) -> None:
+    def __init__(
+        self,
+        settings: ModelProxySettings,
+        default_endpoint: str | None,
+        *,
+        ca_bundle: Path | None = None,
+    ) -> None:
         self._max_workers = settings.bedrock_max_workers
         # AWS_BEDROCK_RUNTIME_ENDPOINT (a private VPC endpoint) for models that name none.
         self._default_endpoint = default_endpoint or ""
+        # AIGW_TLS__OUTBOUND_CA_BUNDLE: the trust store for HTTPS model servers, Bedrock's too.
+        self._verify = str(ca_bundle) if ca_bundle is not None else None
         self._executor: ThreadPoolExecutor | None = None
         self._clients: dict[_ClientKey, Any] = {}
         self._lock = threading.Lock()
@@ -85,6 +94,7 @@ class BedrockClients:
                     region_name=region or None,
                     endpoint_url=endpoint or None,
                     config=config,
+                    verify=self._verify,
                 )
                 self._clients[key] = client
         return client

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ssl
+
 import httpx
 
 from aigw_common.settings import ModelProxySettings
@@ -13,8 +15,10 @@ class HttpClients:
     """httpx clients keyed by origin (`scheme://host:port`), so every model served by one
     server shares its connection pool."""
 
-    def __init__(self, settings: ModelProxySettings) -> None:
+    def __init__(self, settings: ModelProxySettings, *, verify: ssl.SSLContext | bool = True):
         self._settings = settings
+        # The trust store for HTTPS model servers (AIGW_TLS__OUTBOUND_CA_BUNDLE).
+        self._verify = verify
         self._clients: dict[str, httpx.AsyncClient] = {}
         self._closed = False
 
@@ -53,6 +57,7 @@ class HttpClients:
             ),
             limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
             headers={"User-Agent": _USER_AGENT},
+            verify=self._verify,
             # Proxies and certificates come from settings, never from the process environment.
             trust_env=False,
         )

@@ -15,11 +15,15 @@ from aigw_common.grpc_server import (
     bind,
     create_server,
     serve_until_signalled,
-    set_serving,
 )
+from aigw_common.interceptors.service_auth import ServiceAuthInterceptor, any_method
+from aigw_common.internal_auth import auth_svc_keys
 from aigw_common.log_setup import configure_logging
-from aigw_common.secrets_box import SecretsBox, load_or_create_key
+from aigw_common.scopes import SERVICE
+from aigw_common.secrets_box import SecretsBox, load_sealing_key
 from aigw_common.settings import Settings
+from aigw_common.tls import outbound_verify
+from aigw_common.token_verifier import TokenVerifier
 from model_proxy_svc.bedrock_clients import BedrockClients
 from model_proxy_svc.clients import HttpClients
 from model_proxy_svc.servicer import ModelProxyServicer
@@ -35,17 +39,23 @@ async def build_server(
     clients: HttpClients,
     secrets: SecretsBox | None = None,
     bedrock: BedrockClients | None = None,
+    verifier: TokenVerifier | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     """The bound, not yet started server. The caller owns `clients` and `bedrock` and closes
-    them after the server stops; `secrets` defaults to the key at `settings.sealing_key_path`;
-    without `bedrock` the server makes its own (its threads start only when a Bedrock model is
-    used, and end with the process)."""
+    them after the server stops; `secrets` defaults to the configured sealing key; without
+    `bedrock` the server makes its own (its threads start only when a Bedrock model is used,
+    and end with the process). With a `verifier` (of aigw's own tokens) only callers holding
+    `aigw_service` are admitted; `serve` always passes one, tests may leave it out.
+    """
     section = settings.model_proxy
     if secrets is None:
-        secrets = SecretsBox(load_or_create_key(settings.sealing_key_path))
+        secrets = SecretsBox(load_sealing_key(settings))
     if bedrock is None:
-        bedrock = BedrockClients(section, settings.aws_bedrock_runtime_endpoint)
-    server = create_server(section, domain=_DOMAIN)
+        bedrock = _bedrock_clients(settings)
+    interceptors = []
+    if verifier is not None:
+        interceptors.append(ServiceAuthInterceptor(verifier, any_method(SERVICE)))
+    server = create_server(section, domain=_DOMAIN, interceptors=interceptors)
     pb_grpc.add_ModelProxyServiceServicer_to_server(
         ModelProxyServicer(section, clients, secrets, bedrock), server
     )
@@ -55,32 +65,48 @@ async def build_server(
         [SERVICE_NAME],
         reflection_enabled=section.reflection,
     )
-    port = bind(server, section)
+    port = bind(server, section, settings.tls)
     return server, port
 
 
 async def serve(settings: Settings) -> None:
     """Serve until SIGTERM/SIGINT, then drain and close every upstream connection."""
     health_servicer = grpc_health.aio.HealthServicer()
-    clients = HttpClients(settings.model_proxy)
-    bedrock = BedrockClients(settings.model_proxy, settings.aws_bedrock_runtime_endpoint)
+    clients = HttpClients(settings.model_proxy, verify=outbound_verify(settings.tls))
+    bedrock = _bedrock_clients(settings)
     try:
-        secrets = SecretsBox(load_or_create_key(settings.sealing_key_path))
-        server, port = await build_server(
-            settings, health_servicer, clients=clients, secrets=secrets, bedrock=bedrock
-        )
-        await server.start()
-        await set_serving(health_servicer, [SERVICE_NAME], True)
-        await serve_until_signalled(
-            server,
-            health_servicer,
-            name="model_proxy_svc",
-            port=port,
-            grace_period_s=settings.model_proxy.grace_period_s,
-        )
+        secrets = SecretsBox(load_sealing_key(settings))
+        async with auth_svc_keys(settings) as keys:
+            server, port = await build_server(
+                settings,
+                health_servicer,
+                clients=clients,
+                secrets=secrets,
+                bedrock=bedrock,
+                verifier=TokenVerifier(keys, settings.auth),
+            )
+            await server.start()
+            await serve_until_signalled(
+                server,
+                health_servicer,
+                name="model_proxy_svc",
+                port=port,
+                grace_period_s=settings.model_proxy.grace_period_s,
+                # Every call needs a verified token: SERVING once auth_svc's keys are cached.
+                serving_once=keys.wait_ready(),
+                service_names=[SERVICE_NAME],
+            )
     finally:
         await clients.aclose()
         await bedrock.aclose()
+
+
+def _bedrock_clients(settings: Settings) -> BedrockClients:
+    return BedrockClients(
+        settings.model_proxy,
+        settings.aws_bedrock_runtime_endpoint,
+        ca_bundle=settings.tls.outbound_ca_bundle,
+    )
 
 
 def main() -> None:

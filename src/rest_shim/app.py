@@ -26,6 +26,7 @@ from rest_shim.routes import (
     code_suggestions_v3,
     monitoring,
     prompts,
+    user_access_token,
 )
 
 # Streams still running at shutdown get this long to finish before they are cut.
@@ -34,22 +35,30 @@ _SHUTDOWN_GRACE_S = 10
 _log = structlog.get_logger(__name__)
 
 
-def build_app(settings: Settings, router_channel: grpc.aio.Channel | None = None) -> FastAPI:
-    """The shim's app. With `router_channel` it calls the router over that channel (the caller
-    owns it); otherwise it opens one at start-up and closes it at shutdown."""
+def build_app(
+    settings: Settings,
+    router_channel: grpc.aio.Channel | None = None,
+    auth_channel: grpc.aio.Channel | None = None,
+) -> FastAPI:
+    """The shim's app. With `router_channel` (and `auth_channel`) it calls the router (and
+    auth_svc) over those channels (the caller owns them); otherwise it opens them at start-up
+    and closes them at shutdown."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if router_channel is not None:
             yield
             return
-        channel = open_channel(settings.router.address)
+        channel = open_channel(settings.router.address, tls=settings.tls)
+        auth = open_channel(settings.auth_svc.address, tls=settings.tls)
         app.state.router = RouterClient(channel)
+        app.state.auth = user_access_token.AuthClient(auth)
         _log.info("router channel opened", target=settings.router.address)
         try:
             yield
         finally:
             await channel.close()
+            await auth.close()
 
     app = FastAPI(
         title="aigw REST shim",
@@ -62,6 +71,8 @@ def build_app(settings: Settings, router_channel: grpc.aio.Channel | None = None
     app.state.settings = settings
     if router_channel is not None:
         app.state.router = RouterClient(router_channel)
+    if auth_channel is not None:
+        app.state.auth = user_access_token.AuthClient(auth_channel)
     # As GitLab's gateway: any origin may POST (IDE webviews call it directly).
     app.add_middleware(
         CORSMiddleware, allow_origins=["*"], allow_methods=["POST"], allow_headers=["*"]
@@ -78,6 +89,7 @@ def build_app(settings: Settings, router_channel: grpc.aio.Channel | None = None
         prompts,
         chat_agent,
         code_suggestions_v3,
+        user_access_token,
     ):
         app.include_router(module.router)
     if settings.auth.bypass_external:

@@ -1,7 +1,9 @@
 """Authenticates every router call with the caller's JWT, verified in-process.
 
-The interceptor only sees metadata, so it establishes *who* is calling; *what* they may do depends
-on the requested feature and is checked by the servicer with `require_scope`.
+The interceptor only sees metadata, so it establishes *who* is calling (GitLab's rules included:
+`x-gitlab-authentication-type` and the `x-gitlab-*` headers the REST shim forwards must agree
+with the token); *what* they may do depends on the requested feature and is checked by the
+servicer with `require_scope`.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ import grpc
 import structlog
 
 from aigw_common.errors import PermissionDenied
+from aigw_common.gitlab_auth import authenticate, headers_from_metadata
 from aigw_common.interceptors._wrapping import wrap_handler
 from aigw_common.request_context import subject_var
-from aigw_common.token_verifier import Principal, TokenVerifier, authorization_from_metadata
+from aigw_common.token_verifier import Principal, TokenVerifier
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -29,6 +32,17 @@ principal_var: ContextVar[Principal | None] = ContextVar("principal", default=No
 
 # Load balancers and tooling call these without a token.
 _OPEN_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
+
+AUTH_BYPASS_WARNING = (
+    "AUTHENTICATION IS OFF (AIGW_AUTH__BYPASS_EXTERNAL=true): every caller may use every "
+    "feature without a token. Use this for trials only, never where anyone else can reach aigw."
+)
+
+
+def warn_if_bypassed(bypass: bool) -> None:
+    """Log the bypass warning (at start; the REST shim repeats it on /monitoring/ready)."""
+    if bypass:
+        _log.warning(AUTH_BYPASS_WARNING, auth="bypassed")
 
 
 class _AllScopes(frozenset[str]):
@@ -67,10 +81,10 @@ class AuthenticationInterceptor(grpc.aio.ServerInterceptor):
     async def _authenticate(self, context: Context) -> None:
         if self._bypass:
             principal = TRIAL_PRINCIPAL
+            structlog.contextvars.bind_contextvars(auth="bypassed")
         else:
-            principal = await self._verifier.verify_bearer(
-                authorization_from_metadata(context.invocation_metadata())
-            )
+            headers = headers_from_metadata(context.invocation_metadata())
+            principal = await authenticate(self._verifier, headers)
         principal_var.set(principal)
         subject_var.set(principal.subject)
         structlog.contextvars.bind_contextvars(subject=principal.subject)

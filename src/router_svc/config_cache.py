@@ -9,22 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import grpc
 import structlog
 
 from aigw.config.v1 import config_service_pb2, config_service_pb2_grpc
-from aigw_common.errors import AigwError, FeatureUnavailable
+from aigw_common.errors import FeatureUnavailable
 
 _log = structlog.get_logger(__name__)
 
 _MIN_BACKOFF_S = 0.1
 _MAX_BACKOFF_S = 2.0
-
-# Metadata (a bearer token) for each watch call; asked for again at every reconnect.
-Credentials = Callable[[], Awaitable[list[tuple[str, str]]]]
 
 
 @dataclass(frozen=True)
@@ -39,9 +36,9 @@ class _Resolved:
 class ConfigCache:
     """Watches config_svc and answers which models serve a feature."""
 
-    def __init__(self, channel: grpc.aio.Channel, credentials: Credentials | None = None) -> None:
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        # The channel carries the router's service token (service_token_interceptors).
         self._stub = config_service_pb2_grpc.ConfigServiceStub(channel)
-        self._credentials = credentials
         self._current = _Resolved()
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -116,23 +113,15 @@ class ConfigCache:
         while True:
             request = config_service_pb2.WatchConfigRequest(known_version=self._current.version)
             try:
-                metadata = await self._credentials() if self._credentials else None
-                watch = self._stub.WatchConfig(request, metadata=metadata, wait_for_ready=True)
-                async for response in watch:
+                async for response in self._stub.WatchConfig(request, wait_for_ready=True):
                     self.apply(response.snapshot)
                     backoff = _MIN_BACKOFF_S
-            except (grpc.aio.AioRpcError, AigwError) as error:
+            except grpc.aio.AioRpcError as error:
                 _log.warning(
                     "configuration watch interrupted; serving the last configuration",
-                    error=_describe(error),
+                    error=f"{error.code().name}: {error.details()}",
                     version=self._current.version,
                     retry_in_s=backoff,
                 )
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, _MAX_BACKOFF_S)
-
-
-def _describe(error: grpc.aio.AioRpcError | AigwError) -> str:
-    if isinstance(error, grpc.aio.AioRpcError):
-        return f"{error.code().name}: {error.details()}"
-    return error.message

@@ -16,21 +16,22 @@ from aigw_common.grpc_server import (
     bind,
     create_server,
     serve_until_signalled,
-    set_serving,
 )
+from aigw_common.internal_auth import auth_svc_keys, service_token
 from aigw_common.log_setup import configure_logging
-from aigw_common.scopes import CONFIG_READ
-from aigw_common.service_token import ServiceToken
+from aigw_common.oidc import GitLabIssuers
+from aigw_common.service_token import service_token_interceptors
 from aigw_common.settings import Settings
 from aigw_common.token_verifier import JwksCache, TokenVerifier
-from auth_svc.admin_credential import load_or_create_admin_credential
-from router_svc.authentication import AuthenticationInterceptor
+from router_svc.authentication import AuthenticationInterceptor, warn_if_bypassed
 from router_svc.config_cache import ConfigCache
 from router_svc.servicer import RouterServicer
 
 SERVICE_NAME = router_service_pb2.DESCRIPTOR.services_by_name["RouterService"].full_name
 
 _log = structlog.get_logger(__name__)
+
+_OTHER_METADATA_BYTES = 8192
 
 
 async def build_server(
@@ -42,10 +43,17 @@ async def build_server(
     proxy_channel: grpc.aio.Channel,
 ) -> tuple[grpc.aio.Server, int]:
     """The router's server, bound but not started; the caller reports it SERVING when ready."""
+    # gRPC's default 8 KiB metadata limit would refuse a large token with RESOURCE_EXHAUSTED
+    # before the verifier could say it is too large; leave room for it and the other headers.
+    metadata_limit = settings.auth.max_token_bytes + _OTHER_METADATA_BYTES
     server = create_server(
         settings.router,
         domain=SERVICE_NAME,
         interceptors=[AuthenticationInterceptor(verifier, bypass=settings.auth.bypass_external)],
+        options=[
+            ("grpc.max_metadata_size", metadata_limit),
+            ("grpc.absolute_max_metadata_size", metadata_limit + _OTHER_METADATA_BYTES),
+        ],
     )
     servicer = RouterServicer(
         config,
@@ -60,75 +68,55 @@ async def build_server(
         [SERVICE_NAME],
         reflection_enabled=settings.router.reflection,
     )
-    return server, bind(server, settings.router)
+    return server, bind(server, settings.router, settings.tls)
 
 
-async def report_when_ready(
-    health_servicer: health.aio.HealthServicer,
-    config: ConfigCache,
-    keys: JwksCache,
-    *,
-    need_keys: bool,
-) -> None:
-    """SERVING once a configuration has arrived and (unless auth is bypassed) keys are cached."""
+async def ready_to_serve(config: ConfigCache, keys: JwksCache, *, need_keys: bool) -> None:
+    """Return once a configuration has arrived and (unless auth is bypassed) keys are cached."""
     await config.ready.wait()
     if need_keys:
         await keys.wait_ready()
-    await set_serving(health_servicer, [SERVICE_NAME], serving=True)
-    _log.info("ready", config_version=config.version)
+    _log.info("configuration received", config_version=config.version)
 
 
 async def serve(settings: Settings) -> None:
-    if settings.auth.bypass_external:
-        _log.warning(
-            "AUTHENTICATION IS OFF (AIGW_AUTH__BYPASS_EXTERNAL=true): every caller may use "
-            "every feature. Use this for trials only."
-        )
-    auth_channel = open_channel(
-        settings.auth_svc.address,
-        retry_methods=[{"service": "aigw.auth.v1.AuthService", "method": "GetJwks"}],
-    )
-    config_channel = open_channel(settings.config_svc.address)
-    proxy_channel = open_channel(settings.model_proxy.address)
-    keys = JwksCache.from_auth_channel(auth_channel, settings.auth)
-    # The router reads config_svc with a token it mints for itself (see service_token.py).
-    token = ServiceToken(
-        auth_channel,
-        lambda: load_or_create_admin_credential(settings),
-        subject="router_svc",
-        scopes=[CONFIG_READ],
-    )
-    config = ConfigCache(config_channel, token.metadata)
-    health_servicer = health.aio.HealthServicer()
-    server, port = await build_server(
-        settings,
-        health_servicer,
-        config=config,
-        verifier=TokenVerifier(keys, settings.auth),
-        proxy_channel=proxy_channel,
-    )
-    await server.start()
-    await keys.start()
-    config.start()
-    readiness = asyncio.create_task(
-        report_when_ready(
-            health_servicer, config, keys, need_keys=not settings.auth.bypass_external
-        )
-    )
-    try:
-        await serve_until_signalled(
-            server,
+    warn_if_bypassed(settings.auth.bypass_external)
+    tls = settings.tls
+    gitlab = GitLabIssuers(settings)
+    async with auth_svc_keys(settings) as keys, service_token(settings, "router_svc") as token:
+        # Calls to config_svc and model_proxy_svc carry the router's own service token.
+        internal = service_token_interceptors(token)
+        config_channel = open_channel(settings.config_svc.address, tls=tls, interceptors=internal)
+        proxy_channel = open_channel(settings.model_proxy.address, tls=tls, interceptors=internal)
+        config = ConfigCache(config_channel)
+        health_servicer = health.aio.HealthServicer()
+        server, port = await build_server(
+            settings,
             health_servicer,
-            name="router_svc",
-            port=port,
-            grace_period_s=settings.router.grace_period_s,
+            config=config,
+            verifier=TokenVerifier(keys, settings.auth, trusted=gitlab.trusted),
+            proxy_channel=proxy_channel,
         )
-    finally:
-        readiness.cancel()
-        await config.close()
-        await keys.close()
-        for channel in (auth_channel, config_channel, proxy_channel):
-            await channel.close()
+        await server.start()
+        await gitlab.start()
+        config.start()
+        try:
+            await serve_until_signalled(
+                server,
+                health_servicer,
+                name="router_svc",
+                port=port,
+                grace_period_s=settings.router.grace_period_s,
+                serving_once=ready_to_serve(
+                    config, keys, need_keys=not settings.auth.bypass_external
+                ),
+                service_names=[SERVICE_NAME],
+            )
+        finally:
+            await config.close()
+            await gitlab.close()
+            for channel in (config_channel, proxy_channel):
+                await channel.close()
 
 
 def main() -> None:

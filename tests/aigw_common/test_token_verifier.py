@@ -21,9 +21,11 @@ from aigw.auth.v1 import auth_service_pb2 as pb
 from aigw_common.errors import Unauthenticated
 from aigw_common.settings import AuthSettings, Settings
 from aigw_common.token_verifier import (
+    GITLAB_ALGORITHMS,
     JwksCache,
     Principal,
     TokenVerifier,
+    TrustedIssuer,
     authorization_from_metadata,
     bearer_token,
     parse_jwks,
@@ -132,12 +134,18 @@ async def test_hs256_signed_with_the_public_key_is_refused(
     assert await _rejected(verifier, token) == "token signing algorithm is not allowed"
 
 
-async def test_another_asymmetric_algorithm_is_refused(
+async def test_an_algorithm_other_than_the_keys_own_is_refused(
     tmp_path: Path, keys: KeyStore, verifier: TokenVerifier
 ) -> None:
+    # ES256 is one of aigw's algorithms, but the key this token names is an RSA key.
     other = KeyStore.load_or_create(tmp_path, "ES256").active
-    token = jwt.encode(_claims(), other.private_key, algorithm="ES256", headers={"kid": other.kid})
+    token = jwt.encode(
+        _claims(), other.private_key, algorithm="ES256", headers={"kid": keys.active.kid}
+    )
     assert await _rejected(verifier, token) == "token signing algorithm is not allowed"
+    # A key aigw does not publish is unknown, whatever its algorithm.
+    token = jwt.encode(_claims(), other.private_key, algorithm="ES256", headers={"kid": other.kid})
+    assert await _rejected(verifier, token) == "unknown signing key"
 
 
 @pytest.mark.parametrize(
@@ -217,12 +225,12 @@ async def test_an_oversized_token_is_refused_before_parsing(
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        (None, "no authorization header presented"),
-        ("", "no authorization header presented"),
-        ("Basic dXNlcjpwYXNz", "invalid authorization header"),
-        ("Bearer", "invalid authorization header"),
-        ("Bearer a b", "invalid authorization header"),
-        ("Token abc", "invalid authorization header"),
+        (None, "No authorization header presented"),
+        ("", "No authorization header presented"),
+        ("Basic dXNlcjpwYXNz", "Invalid authorization header"),
+        ("Bearer", "Invalid authorization header"),
+        ("Bearer a b", "Invalid authorization header"),
+        ("Token abc", "Invalid authorization header"),
     ],
 )
 async def test_the_authorization_header_is_parsed(
@@ -454,3 +462,52 @@ async def test_a_cache_started_while_auth_svc_is_down_is_not_ready(
         await cache.start()
         assert not cache.ready
         await cache.close()
+
+
+# --- several issuers -------------------------------------------------------------------------
+
+
+def test_an_issuer_can_only_be_trusted_with_asymmetric_algorithms(keys: KeyStore) -> None:
+    for algorithms in (frozenset({"HS256"}), frozenset({"RS256", "none"}), frozenset()):
+        with pytest.raises(ValueError, match="only asymmetric algorithms"):
+            TrustedIssuer("https://gitlab.example.com", keys, "aud", algorithms)
+
+
+def test_an_issuer_cannot_be_configured_twice(keys: KeyStore) -> None:
+    twin = TrustedIssuer(AUTH.issuer, keys, AUTH.audience, GITLAB_ALGORITHMS)
+    with pytest.raises(ValueError, match="configured twice"):
+        TokenVerifier(keys, AUTH, trusted=[twin])
+
+
+async def test_each_issuer_has_its_own_keys_audience_and_algorithms(
+    keys: KeyStore, second_key: SigningKey, tmp_path: Path
+) -> None:
+    gitlab_keys = KeyStore.load_or_create(tmp_path, "RS256")
+    gitlab = TrustedIssuer("https://gitlab.example.com", gitlab_keys, "gw", GITLAB_ALGORITHMS)
+    verifier = TokenVerifier(keys, AUTH, trusted=[gitlab])
+    gitlab_claims = _claims(iss=gitlab.issuer, aud="gw", gitlab_realm="self-managed")
+    token = jwt.encode(
+        gitlab_claims,
+        gitlab_keys.active.private_key,
+        algorithm="RS256",
+        headers={"kid": gitlab_keys.active.kid},
+    )
+
+    principal = await verifier.verify(token)
+
+    assert (principal.issuer, principal.issuer_kind) == (gitlab.issuer, "gitlab")
+    assert principal.claim("gitlab_realm") == "self-managed"
+    assert principal.claim("missing") is None
+    # aigw's audience is not the GitLab issuer's, nor are aigw's keys.
+    with pytest.raises(Unauthenticated, match="audience does not match"):
+        await verifier.verify(
+            jwt.encode(
+                _claims(iss=gitlab.issuer),
+                gitlab_keys.active.private_key,
+                algorithm="RS256",
+                headers={"kid": gitlab_keys.active.kid},
+            )
+        )
+    with pytest.raises(Unauthenticated, match="unknown signing key"):
+        await verifier.verify(_sign(keys, gitlab_claims))
+    assert (await verifier.verify(_sign(keys, _claims()))).issuer_kind == "aigw"

@@ -64,8 +64,8 @@ async def test_health_reports_serving(auth: RunningAuth) -> None:
 @pytest.mark.parametrize(
     ("metadata", "message"),
     [
-        ((), "no authorization header presented"),
-        ((("authorization", "Basic admin-secret"),), "invalid authorization header"),
+        ((), "No authorization header presented"),
+        ((("authorization", "Basic admin-secret"),), "Invalid authorization header"),
         ((("authorization", "Bearer wrong"),), "IssueToken needs the admin credential"),
         ((("authorization", "Bearer admin-secret-and-more"),), "needs the admin credential"),
     ],
@@ -194,3 +194,32 @@ async def test_get_jwks_keys_verify_tokens_in_process(auth: RunningAuth) -> None
     assert principal.can("duo_chat")
     assert not principal.can("code_suggestions")
     assert int(principal.expires_at.timestamp()) == issued.expires_at.seconds
+
+
+@pytest.mark.parametrize("rpc", ["RotateKeys", "GetKeySet"])
+async def test_key_administration_needs_the_admin_credential(auth: RunningAuth, rpc: str) -> None:
+    request = pb.RotateKeysRequest() if rpc == "RotateKeys" else pb.GetKeySetRequest()
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await getattr(auth.stub, rpc)(request, metadata=(("authorization", "Bearer x"),), timeout=5)
+
+    assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert raised.value.details() == f"{rpc} needs the admin credential"
+    listed = await auth.stub.GetKeySet(pb.GetKeySetRequest(), metadata=ADMIN, timeout=5)
+    assert [key.state for key in listed.keys] == [pb.KEY_STATE_ACTIVE, pb.KEY_STATE_NEXT]
+
+
+async def test_rotating_right_after_the_keys_were_made_is_refused_with_when_to_retry(
+    auth: RunningAuth,
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await auth.stub.RotateKeys(pb.RotateKeysRequest(), metadata=ADMIN, timeout=5)
+
+    error = from_rpc_error(raised.value)
+    assert raised.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "rotate again in" in error.message
+    assert 0 < int(error.metadata["retry_after_s"]) <= 10
+
+
+def test_the_default_lifetime_cannot_exceed_the_maximum() -> None:
+    with pytest.raises(ValueError, match="must not exceed AIGW_AUTH__MAX_TOKEN_TTL_S"):
+        AuthSettings(token_ttl_s=7200, max_token_ttl_s=3600)

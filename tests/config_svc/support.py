@@ -19,7 +19,7 @@ from aigw_common.settings import Settings
 from aigw_common.token_verifier import TokenVerifier
 from auth_svc.tokens import TokenIssuer
 from config_svc.server import SERVICE_NAME, build_server, open_secrets_box, open_store
-from tests.auth_support import authorized_channel, bearer, issuer_for
+from tests.auth_support import authorized_channel, issuer_for
 
 if TYPE_CHECKING:
     from aigw.config.v1.config_service_pb2_grpc import ConfigServiceAsyncStub
@@ -52,7 +52,7 @@ async def running_service(settings: Settings) -> AsyncIterator[RunningService]:
     )
     await server.start()
     await set_serving(health_servicer, [SERVICE_NAME], True)
-    channel = authorized_channel(f"127.0.0.1:{port}", lambda: bearer(issuer, scopes.ADMIN))
+    channel = authorized_channel(f"127.0.0.1:{port}", issuer, scopes.ADMIN)
     try:
         yield RunningService(
             stub=config_service_pb2_grpc.ConfigServiceStub(channel),

@@ -13,7 +13,7 @@ from aigw.config.v1 import config_service_pb2
 from aigw_common.settings import GrpcServiceSettings, Settings
 from config_svc.server import SERVICE_NAME, serve
 from config_svc.store import DB_FILENAME
-from tests.auth_support import running_auth
+from tests.auth_support import running_auth_svc
 from tests.config_svc.support import feature_request, model_request, running_service
 
 _API_KEY = "sk-restart-secret"
@@ -53,17 +53,14 @@ def _free_port() -> int:
 async def test_serve_creates_its_files_reports_serving_and_stops_on_sigterm(
     settings: Settings,
 ) -> None:
-    port, auth_port = _free_port(), _free_port()
-    settings = settings.model_copy(
-        update={
-            "config_svc": GrpcServiceSettings(port=port, grace_period_s=0.1),
-            "auth_svc": GrpcServiceSettings(port=auth_port),
-        }
-    )
+    port = _free_port()
     assert not settings.sealing_key_path.exists()
     default_sigterm = signal.getsignal(signal.SIGTERM)
     # config_svc reports SERVING once it holds auth_svc's keys (it must verify tokens).
-    async with running_auth(settings):
+    async with running_auth_svc(settings) as auth:
+        settings = auth.settings.model_copy(
+            update={"config_svc": GrpcServiceSettings(port=port, grace_period_s=0.1)}
+        )
         server = asyncio.create_task(serve(settings))
         await _serves_then_stops_on_sigterm(settings, port, server, default_sigterm)
 

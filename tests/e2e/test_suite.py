@@ -226,11 +226,16 @@ async def test_the_suite_end_to_end(suite: LocalSuite) -> None:
     await _wait_until_serving(suite.grpc_ports["config_svc"])
     reader = (await suite.aigw("token", "issue", "--scopes", "aigw_config_read")).strip()
     async with grpc.aio.insecure_channel(f"127.0.0.1:{suite.grpc_ports['config_svc']}") as ch:
-        models = await config_service_pb2_grpc.ConfigServiceStub(ch).ListModels(
+        config = config_service_pb2_grpc.ConfigServiceStub(ch)
+        models = await config.ListModels(
             config_service_pb2.ListModelsRequest(),
             metadata=[("authorization", f"Bearer {reader}")],
             timeout=5,
         )
+        # config_svc admits only tokens with its scopes (services, readers, administrators).
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await config.ListModels(config_service_pb2.ListModelsRequest(), timeout=5)
+        assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
     assert {m.name for m in models.models} == {"demo-codestral", "slow"}
 
     # Stopping `aigw up` stops every child.

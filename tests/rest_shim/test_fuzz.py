@@ -1,10 +1,11 @@
 """Property-based fuzzing of every route described in the shim's OpenAPI document (schemathesis
 on hypothesis): whatever the body, headers or path, no answer is a 5xx and none hangs.
 
-The shim runs under uvicorn in front of the real router, config_svc, model_proxy_svc and the
-simulator, all on a background event loop (schemathesis' calls are blocking). Authentication is
-bypassed so generated requests get past the token check into the routes' and the router's own
-validation; custom models stay disabled, so no generated endpoint is ever called.
+The shim runs under uvicorn in front of the real router, auth_svc, config_svc, model_proxy_svc
+and the simulator, all on a background event loop (schemathesis' calls are blocking).
+Authentication is bypassed so generated requests get past the token check into the routes' and
+the router's own validation; custom models stay disabled, so no generated endpoint is ever
+called.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from aigw_common.settings import (
 )
 from aigw_simulator import BackgroundSimulator, SimulatorConfig
 from rest_shim.app import build_app
+from tests.auth_support import running_auth_svc
 from tests.router_svc.conftest import running_stack
 
 pytestmark = pytest.mark.timeout(300)
@@ -97,13 +99,17 @@ class _BackgroundGateway:
     async def _serve(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        async with running_stack(self._settings, self._simulator) as stack:
+        async with (
+            running_stack(self._settings, self._simulator) as stack,
+            running_auth_svc(self._settings) as auth,
+        ):
             await stack.add_model(MODEL_NAME, self._simulator.endpoint)
             for feature in ("code_completions", "code_generations", "duo_chat"):
                 await stack.assign(feature, MODEL_NAME)
             channel = open_channel(f"127.0.0.1:{stack.router_port}")
+            auth_channel = open_channel(auth.settings.auth_svc.address)
             config = uvicorn.Config(
-                build_app(self._settings, channel),
+                build_app(self._settings, channel, auth_channel),
                 lifespan="off",
                 log_config=None,
                 access_log=False,
@@ -118,6 +124,7 @@ class _BackgroundGateway:
             server.should_exit = True
             await task
             await channel.close()
+            await auth_channel.close()
 
 
 @pytest.fixture(scope="module")
@@ -146,6 +153,7 @@ def test_every_route_is_described(gateway_url: str) -> None:
         "/v1/chat/completions",
         "/v1/completions",
         "/v1/models",
+        "/v1/code/user_access_token",
         "/monitoring/healthz",
         "/monitoring/ready",
     } <= set(document["paths"])

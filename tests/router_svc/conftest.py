@@ -18,7 +18,6 @@ from aigw.common.v1 import common_pb2
 from aigw.config.v1 import config_service_pb2, config_service_pb2_grpc
 from aigw.router.v1 import router_service_pb2_grpc
 from aigw_common import scopes
-from aigw_common.channels import open_channel
 from aigw_common.grpc_server import set_serving
 from aigw_common.settings import Settings
 from aigw_common.token_verifier import TokenVerifier
@@ -29,8 +28,8 @@ from config_svc import server as config_server
 from model_proxy_svc import server as proxy_server
 from model_proxy_svc.clients import HttpClients
 from router_svc import server as router_server
-from router_svc.config_cache import ConfigCache, Credentials
-from tests.auth_support import authorized_channel, bearer
+from router_svc.config_cache import ConfigCache
+from tests.auth_support import authorized_channel, service_channel
 from tests.polling import eventually
 
 if TYPE_CHECKING:
@@ -100,13 +99,16 @@ async def running_stack(settings: Settings, simulator: BackgroundSimulator) -> A
         settings, store=store, box=box, verifier=verifier
     )
     clients = HttpClients(settings.model_proxy)
-    proxy, proxy_port = await proxy_server.build_server(settings, clients=clients, secrets=box)
+    proxy, proxy_port = await proxy_server.build_server(
+        settings, clients=clients, secrets=box, verifier=verifier
+    )
     await config.start()
     await proxy.start()
 
-    config_channel = open_channel(f"127.0.0.1:{config_port}")
-    proxy_channel = open_channel(f"127.0.0.1:{proxy_port}")
-    cache = ConfigCache(config_channel, _token_source(issuer, scopes.CONFIG_READ))
+    # The router's channels carry its service token, as router_svc's serve() wires them.
+    config_channel = service_channel(f"127.0.0.1:{config_port}", issuer)
+    proxy_channel = service_channel(f"127.0.0.1:{proxy_port}", issuer)
+    cache = ConfigCache(config_channel)
     cache.start()
     await asyncio.wait_for(cache.ready.wait(), 5)
     health_servicer = health.aio.HealthServicer()
@@ -122,9 +124,7 @@ async def running_stack(settings: Settings, simulator: BackgroundSimulator) -> A
     try:
         async with (
             grpc.aio.insecure_channel(f"127.0.0.1:{router_port}") as router_channel,
-            authorized_channel(
-                f"127.0.0.1:{config_port}", lambda: bearer(issuer, scopes.ADMIN)
-            ) as admin_channel,
+            authorized_channel(f"127.0.0.1:{config_port}", issuer, scopes.ADMIN) as admin_channel,
         ):
             yield Stack(
                 router=router_service_pb2_grpc.RouterServiceStub(router_channel),
@@ -149,10 +149,3 @@ async def running_stack(settings: Settings, simulator: BackgroundSimulator) -> A
 async def stack(settings: Settings, simulator: BackgroundSimulator) -> AsyncIterator[Stack]:
     async with running_stack(settings, simulator) as running:
         yield running
-
-
-def _token_source(issuer: TokenIssuer, *scope_names: str) -> Credentials:
-    async def metadata() -> list[tuple[str, str]]:
-        return bearer(issuer, *scope_names, subject="router_svc")
-
-    return metadata

@@ -17,7 +17,6 @@ from aigw.config.v1 import config_service_pb2, config_service_pb2_grpc
 from aigw.router.v1 import router_service_pb2, router_service_pb2_grpc
 from aigw_cli.local_suite import free_ports
 from aigw_common import scopes
-from aigw_common.channels import open_channel
 from aigw_common.settings import GrpcServiceSettings, Settings
 from aigw_common.token_verifier import TokenVerifier
 from aigw_simulator import BackgroundSimulator, SimulatorConfig
@@ -27,7 +26,7 @@ from model_proxy_svc import server as proxy_server
 from model_proxy_svc.clients import HttpClients
 from router_svc import server as router_server
 from router_svc.config_cache import ConfigCache
-from tests.auth_support import authorized_channel, bearer, issuer_for
+from tests.auth_support import authorized_channel, bearer, issuer_for, service_channel
 from tests.polling import eventually
 
 if TYPE_CHECKING:
@@ -108,12 +107,12 @@ async def test_every_router_applies_a_change_within_a_second(
         clients = HttpClients(settings.model_proxy)
         stack.push_async_callback(clients.aclose)
         box = await config_server.open_secrets_box(settings)
-        proxy, proxy_port = await proxy_server.build_server(settings, clients=clients, secrets=box)
+        proxy, proxy_port = await proxy_server.build_server(
+            settings, clients=clients, secrets=box, verifier=verifier
+        )
         await proxy.start()
         stack.push_async_callback(proxy.stop, None)
-        admin_channel = authorized_channel(
-            f"127.0.0.1:{config_port}", lambda: bearer(issuer, scopes.ADMIN)
-        )
+        admin_channel = authorized_channel(f"127.0.0.1:{config_port}", issuer, scopes.ADMIN)
         stack.push_async_callback(admin_channel.close)
         admin: ConfigServiceAsyncStub = config_service_pb2_grpc.ConfigServiceStub(admin_channel)
         for name, simulator in zip(("model-a", "model-b"), simulators, strict=True):
@@ -135,13 +134,10 @@ async def test_every_router_applies_a_change_within_a_second(
 
         fleet = Fleet([], [], issuer, config_port)
         for _ in range(ROUTERS):
-            config_channel = open_channel(settings.config_svc.address)
-            proxy_channel = open_channel(f"127.0.0.1:{proxy_port}")
-
-            async def metadata() -> list[tuple[str, str]]:
-                return bearer(issuer, scopes.CONFIG_READ, subject="router_svc")
-
-            cache = ConfigCache(config_channel, metadata)
+            # Each router sends its service token, as router_svc's serve() wires it.
+            config_channel = service_channel(settings.config_svc.address, issuer)
+            proxy_channel = service_channel(f"127.0.0.1:{proxy_port}", issuer)
+            cache = ConfigCache(config_channel)
             cache.start()
             stack.push_async_callback(config_channel.close)
             stack.push_async_callback(proxy_channel.close)

@@ -26,7 +26,7 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x61igw/auth/v1/auth_service.proto\x12\x0c\x61igw.auth.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\\\n\x11IssueTokenRequest\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x0e\n\x06scopes\x18\x02 \x03(\t\x12&\n\x03ttl\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"S\n\x12IssueTokenResponse\x12\r\n\x05token\x18\x01 \x01(\t\x12.\n\nexpires_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"#\n\x12VerifyTokenRequest\x12\r\n\x05token\x18\x01 \x01(\t\"v\n\x13VerifyTokenResponse\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x0e\n\x06scopes\x18\x02 \x03(\t\x12\x0e\n\x06issuer\x18\x03 \x01(\t\x12.\n\nexpires_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x10\n\x0eGetJwksRequest\"F\n\x0fGetJwksResponse\x12\x11\n\tjwks_json\x18\x01 \x01(\t\x12\x0e\n\x06issuer\x18\x02 \x01(\t\x12\x10\n\x08\x61udience\x18\x03 \x01(\t2\x84\x02\n\x0b\x41uthService\x12O\n\nIssueToken\x12\x1f.aigw.auth.v1.IssueTokenRequest\x1a .aigw.auth.v1.IssueTokenResponse\x12W\n\x0bVerifyToken\x12 .aigw.auth.v1.VerifyTokenRequest\x1a!.aigw.auth.v1.VerifyTokenResponse\"\x03\x90\x02\x01\x12K\n\x07GetJwks\x12\x1c.aigw.auth.v1.GetJwksRequest\x1a\x1d.aigw.auth.v1.GetJwksResponse\"\x03\x90\x02\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x61igw/auth/v1/auth_service.proto\x12\x0c\x61igw.auth.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\\\n\x11IssueTokenRequest\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x0e\n\x06scopes\x18\x02 \x03(\t\x12&\n\x03ttl\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"S\n\x12IssueTokenResponse\x12\r\n\x05token\x18\x01 \x01(\t\x12.\n\nexpires_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"#\n\x12VerifyTokenRequest\x12\r\n\x05token\x18\x01 \x01(\t\"v\n\x13VerifyTokenResponse\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x0e\n\x06scopes\x18\x02 \x03(\t\x12\x0e\n\x06issuer\x18\x03 \x01(\t\x12.\n\nexpires_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa1\x02\n\x0eSigningKeyInfo\x12\x0b\n\x03kid\x18\x01 \x01(\t\x12\x11\n\talgorithm\x18\x02 \x01(\t\x12%\n\x05state\x18\x03 \x01(\x0e\x32\x16.aigw.auth.v1.KeyState\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\ractivate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0f\x64\x65\x61\x63tivate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bretire_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x13\n\x11RotateKeysRequest\"\xaa\x01\n\x12RotateKeysResponse\x12\x30\n\nactive_key\x18\x01 \x01(\x0b\x32\x1c.aigw.auth.v1.SigningKeyInfo\x12\x32\n\x0cretiring_key\x18\x02 \x01(\x0b\x32\x1c.aigw.auth.v1.SigningKeyInfo\x12.\n\x08next_key\x18\x03 \x01(\x0b\x32\x1c.aigw.auth.v1.SigningKeyInfo\"\x12\n\x10GetKeySetRequest\"?\n\x11GetKeySetResponse\x12*\n\x04keys\x18\x01 \x03(\x0b\x32\x1c.aigw.auth.v1.SigningKeyInfo\"5\n\x1bIssueUserAccessTokenRequest\x12\x16\n\x0eglobal_user_id\x18\x01 \x01(\t\"m\n\x1cIssueUserAccessTokenResponse\x12\r\n\x05token\x18\x01 \x01(\t\x12.\n\nexpires_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06scopes\x18\x03 \x03(\t\"\x10\n\x0eGetJwksRequest\"F\n\x0fGetJwksResponse\x12\x11\n\tjwks_json\x18\x01 \x01(\t\x12\x0e\n\x06issuer\x18\x02 \x01(\t\x12\x10\n\x08\x61udience\x18\x03 \x01(\t*g\n\x08KeyState\x12\x19\n\x15KEY_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10KEY_STATE_ACTIVE\x10\x01\x12\x12\n\x0eKEY_STATE_NEXT\x10\x02\x12\x16\n\x12KEY_STATE_RETIRING\x10\x03\x32\x97\x04\n\x0b\x41uthService\x12O\n\nIssueToken\x12\x1f.aigw.auth.v1.IssueTokenRequest\x1a .aigw.auth.v1.IssueTokenResponse\x12W\n\x0bVerifyToken\x12 .aigw.auth.v1.VerifyTokenRequest\x1a!.aigw.auth.v1.VerifyTokenResponse\"\x03\x90\x02\x01\x12K\n\x07GetJwks\x12\x1c.aigw.auth.v1.GetJwksRequest\x1a\x1d.aigw.auth.v1.GetJwksResponse\"\x03\x90\x02\x01\x12O\n\nRotateKeys\x12\x1f.aigw.auth.v1.RotateKeysRequest\x1a .aigw.auth.v1.RotateKeysResponse\x12Q\n\tGetKeySet\x12\x1e.aigw.auth.v1.GetKeySetRequest\x1a\x1f.aigw.auth.v1.GetKeySetResponse\"\x03\x90\x02\x01\x12m\n\x14IssueUserAccessToken\x12).aigw.auth.v1.IssueUserAccessTokenRequest\x1a*.aigw.auth.v1.IssueUserAccessTokenResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,6 +37,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_AUTHSERVICE'].methods_by_name['VerifyToken']._serialized_options = b'\220\002\001'
   _globals['_AUTHSERVICE'].methods_by_name['GetJwks']._loaded_options = None
   _globals['_AUTHSERVICE'].methods_by_name['GetJwks']._serialized_options = b'\220\002\001'
+  _globals['_AUTHSERVICE'].methods_by_name['GetKeySet']._loaded_options = None
+  _globals['_AUTHSERVICE'].methods_by_name['GetKeySet']._serialized_options = b'\220\002\001'
+  _globals['_KEYSTATE']._serialized_start=1277
+  _globals['_KEYSTATE']._serialized_end=1380
   _globals['_ISSUETOKENREQUEST']._serialized_start=114
   _globals['_ISSUETOKENREQUEST']._serialized_end=206
   _globals['_ISSUETOKENRESPONSE']._serialized_start=208
@@ -45,10 +49,24 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_VERIFYTOKENREQUEST']._serialized_end=328
   _globals['_VERIFYTOKENRESPONSE']._serialized_start=330
   _globals['_VERIFYTOKENRESPONSE']._serialized_end=448
-  _globals['_GETJWKSREQUEST']._serialized_start=450
-  _globals['_GETJWKSREQUEST']._serialized_end=466
-  _globals['_GETJWKSRESPONSE']._serialized_start=468
-  _globals['_GETJWKSRESPONSE']._serialized_end=538
-  _globals['_AUTHSERVICE']._serialized_start=541
-  _globals['_AUTHSERVICE']._serialized_end=801
+  _globals['_SIGNINGKEYINFO']._serialized_start=451
+  _globals['_SIGNINGKEYINFO']._serialized_end=740
+  _globals['_ROTATEKEYSREQUEST']._serialized_start=742
+  _globals['_ROTATEKEYSREQUEST']._serialized_end=761
+  _globals['_ROTATEKEYSRESPONSE']._serialized_start=764
+  _globals['_ROTATEKEYSRESPONSE']._serialized_end=934
+  _globals['_GETKEYSETREQUEST']._serialized_start=936
+  _globals['_GETKEYSETREQUEST']._serialized_end=954
+  _globals['_GETKEYSETRESPONSE']._serialized_start=956
+  _globals['_GETKEYSETRESPONSE']._serialized_end=1019
+  _globals['_ISSUEUSERACCESSTOKENREQUEST']._serialized_start=1021
+  _globals['_ISSUEUSERACCESSTOKENREQUEST']._serialized_end=1074
+  _globals['_ISSUEUSERACCESSTOKENRESPONSE']._serialized_start=1076
+  _globals['_ISSUEUSERACCESSTOKENRESPONSE']._serialized_end=1185
+  _globals['_GETJWKSREQUEST']._serialized_start=1187
+  _globals['_GETJWKSREQUEST']._serialized_end=1203
+  _globals['_GETJWKSRESPONSE']._serialized_start=1205
+  _globals['_GETJWKSRESPONSE']._serialized_end=1275
+  _globals['_AUTHSERVICE']._serialized_start=1383
+  _globals['_AUTHSERVICE']._serialized_end=1918
 # @@protoc_insertion_point(module_scope)

@@ -9,6 +9,7 @@ from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -19,6 +20,34 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _KeyState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _KeyStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_KeyState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    KEY_STATE_UNSPECIFIED: _KeyState.ValueType  # 0
+    """Not set."""
+    KEY_STATE_ACTIVE: _KeyState.ValueType  # 1
+    """Signs new tokens."""
+    KEY_STATE_NEXT: _KeyState.ValueType  # 2
+    """Published ahead of time; signs after the next rotation."""
+    KEY_STATE_RETIRING: _KeyState.ValueType  # 3
+    """No longer signs; verifies the tokens it signed until its retire time."""
+
+class KeyState(_KeyState, metaclass=_KeyStateEnumTypeWrapper):
+    """KeyState says what a published key is used for."""
+
+KEY_STATE_UNSPECIFIED: KeyState.ValueType  # 0
+"""Not set."""
+KEY_STATE_ACTIVE: KeyState.ValueType  # 1
+"""Signs new tokens."""
+KEY_STATE_NEXT: KeyState.ValueType  # 2
+"""Published ahead of time; signs after the next rotation."""
+KEY_STATE_RETIRING: KeyState.ValueType  # 3
+"""No longer signs; verifies the tokens it signed until its retire time."""
+Global___KeyState: _TypeAlias = KeyState  # noqa: Y015
 
 @_typing.final
 class IssueTokenRequest(_message.Message):
@@ -141,6 +170,210 @@ class VerifyTokenResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___VerifyTokenResponse: _TypeAlias = VerifyTokenResponse  # noqa: Y015
+
+@_typing.final
+class SigningKeyInfo(_message.Message):
+    """SigningKeyInfo describes one published key (never its private part)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KID_FIELD_NUMBER: _builtins.int
+    ALGORITHM_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    ACTIVATE_TIME_FIELD_NUMBER: _builtins.int
+    DEACTIVATE_TIME_FIELD_NUMBER: _builtins.int
+    RETIRE_TIME_FIELD_NUMBER: _builtins.int
+    kid: _builtins.str
+    """The key id (RFC 7638 thumbprint) tokens name in their `kid` header."""
+    algorithm: _builtins.str
+    """The signing algorithm: RS256, ES256 or EdDSA."""
+    state: Global___KeyState.ValueType
+    """What the key is used for."""
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp:
+        """When the key was created (and published)."""
+
+    @_builtins.property
+    def activate_time(self) -> _timestamp_pb2.Timestamp:
+        """When the key started signing; unset for a next key."""
+
+    @_builtins.property
+    def deactivate_time(self) -> _timestamp_pb2.Timestamp:
+        """When the key stopped signing; set for retiring keys."""
+
+    @_builtins.property
+    def retire_time(self) -> _timestamp_pb2.Timestamp:
+        """When a retiring key is removed from the key set and from disk."""
+
+    def __init__(
+        self,
+        *,
+        kid: _builtins.str = ...,
+        algorithm: _builtins.str = ...,
+        state: Global___KeyState.ValueType = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+        activate_time: _timestamp_pb2.Timestamp | None = ...,
+        deactivate_time: _timestamp_pb2.Timestamp | None = ...,
+        retire_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["activate_time", b"activate_time", "create_time", b"create_time", "deactivate_time", b"deactivate_time", "retire_time", b"retire_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activate_time", b"activate_time", "algorithm", b"algorithm", "create_time", b"create_time", "deactivate_time", b"deactivate_time", "kid", b"kid", "retire_time", b"retire_time", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SigningKeyInfo: _TypeAlias = SigningKeyInfo  # noqa: Y015
+
+@_typing.final
+class RotateKeysRequest(_message.Message):
+    """RotateKeysRequest asks for a rotation; it has no parameters."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RotateKeysRequest: _TypeAlias = RotateKeysRequest  # noqa: Y015
+
+@_typing.final
+class RotateKeysResponse(_message.Message):
+    """RotateKeysResponse describes the keys after the rotation."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTIVE_KEY_FIELD_NUMBER: _builtins.int
+    RETIRING_KEY_FIELD_NUMBER: _builtins.int
+    NEXT_KEY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def active_key(self) -> Global___SigningKeyInfo:
+        """The key that now signs."""
+
+    @_builtins.property
+    def retiring_key(self) -> Global___SigningKeyInfo:
+        """The key that signed until now, verifying until its retire time."""
+
+    @_builtins.property
+    def next_key(self) -> Global___SigningKeyInfo:
+        """The key the next rotation will make the signer."""
+
+    def __init__(
+        self,
+        *,
+        active_key: Global___SigningKeyInfo | None = ...,
+        retiring_key: Global___SigningKeyInfo | None = ...,
+        next_key: Global___SigningKeyInfo | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["active_key", b"active_key", "next_key", b"next_key", "retiring_key", b"retiring_key"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_key", b"active_key", "next_key", b"next_key", "retiring_key", b"retiring_key"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RotateKeysResponse: _TypeAlias = RotateKeysResponse  # noqa: Y015
+
+@_typing.final
+class GetKeySetRequest(_message.Message):
+    """GetKeySetRequest asks for the published keys."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetKeySetRequest: _TypeAlias = GetKeySetRequest  # noqa: Y015
+
+@_typing.final
+class GetKeySetResponse(_message.Message):
+    """GetKeySetResponse lists the published keys, the active one first."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEYS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def keys(self) -> _containers.RepeatedCompositeFieldContainer[Global___SigningKeyInfo]:
+        """Every published key."""
+
+    def __init__(
+        self,
+        *,
+        keys: _abc.Iterable[Global___SigningKeyInfo] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["keys", b"keys"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetKeySetResponse: _TypeAlias = GetKeySetResponse  # noqa: Y015
+
+@_typing.final
+class IssueUserAccessTokenRequest(_message.Message):
+    """IssueUserAccessTokenRequest names the user the token is for."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GLOBAL_USER_ID_FIELD_NUMBER: _builtins.int
+    global_user_id: _builtins.str
+    """The user's GitLab global user id (GitLab's X-Gitlab-Global-User-Id); the token's subject."""
+    def __init__(
+        self,
+        *,
+        global_user_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["global_user_id", b"global_user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IssueUserAccessTokenRequest: _TypeAlias = IssueUserAccessTokenRequest  # noqa: Y015
+
+@_typing.final
+class IssueUserAccessTokenResponse(_message.Message):
+    """IssueUserAccessTokenResponse carries the user token."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOKEN_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    SCOPES_FIELD_NUMBER: _builtins.int
+    token: _builtins.str
+    """The compact-serialized JWT, signed by aigw's active key."""
+    @_builtins.property
+    def expires_at(self) -> _timestamp_pb2.Timestamp:
+        """When the token expires (one hour after issue, or the service maximum if lower)."""
+
+    @_builtins.property
+    def scopes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The scopes the token grants."""
+
+    def __init__(
+        self,
+        *,
+        token: _builtins.str = ...,
+        expires_at: _timestamp_pb2.Timestamp | None = ...,
+        scopes: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at", "scopes", b"scopes", "token", b"token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IssueUserAccessTokenResponse: _TypeAlias = IssueUserAccessTokenResponse  # noqa: Y015
 
 @_typing.final
 class GetJwksRequest(_message.Message):

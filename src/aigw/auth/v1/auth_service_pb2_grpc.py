@@ -52,6 +52,21 @@ class AuthServiceStub:
                 request_serializer=aigw_dot_auth_dot_v1_dot_auth__service__pb2.GetJwksRequest.SerializeToString,
                 response_deserializer=aigw_dot_auth_dot_v1_dot_auth__service__pb2.GetJwksResponse.FromString,
                 _registered_method=True)
+        self.RotateKeys = channel.unary_unary(
+                '/aigw.auth.v1.AuthService/RotateKeys',
+                request_serializer=aigw_dot_auth_dot_v1_dot_auth__service__pb2.RotateKeysRequest.SerializeToString,
+                response_deserializer=aigw_dot_auth_dot_v1_dot_auth__service__pb2.RotateKeysResponse.FromString,
+                _registered_method=True)
+        self.GetKeySet = channel.unary_unary(
+                '/aigw.auth.v1.AuthService/GetKeySet',
+                request_serializer=aigw_dot_auth_dot_v1_dot_auth__service__pb2.GetKeySetRequest.SerializeToString,
+                response_deserializer=aigw_dot_auth_dot_v1_dot_auth__service__pb2.GetKeySetResponse.FromString,
+                _registered_method=True)
+        self.IssueUserAccessToken = channel.unary_unary(
+                '/aigw.auth.v1.AuthService/IssueUserAccessToken',
+                request_serializer=aigw_dot_auth_dot_v1_dot_auth__service__pb2.IssueUserAccessTokenRequest.SerializeToString,
+                response_deserializer=aigw_dot_auth_dot_v1_dot_auth__service__pb2.IssueUserAccessTokenResponse.FromString,
+                _registered_method=True)
 
 
 class AuthServiceServicer:
@@ -83,6 +98,37 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RotateKeys(self, request, context):
+        """RotateKeys makes the next key (published since the previous rotation, so every verifier
+        already has it) the signer, publishes a new next key, and keeps the replaced key verifying
+        until every token it can have signed has expired; then it is retired. Needs
+        `authorization: Bearer <admin credential>` metadata (UNAUTHENTICATED without it);
+        FAILED_PRECONDITION when the keys changed too recently for every verifier to have seen it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetKeySet(self, request, context):
+        """GetKeySet describes every published key and its state. Needs the admin credential
+        (UNAUTHENTICATED without it).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def IssueUserAccessToken(self, request, context):
+        """IssueUserAccessToken derives a one-hour user token from a GitLab instance token, as
+        GitLab's `/v1/code/user_access_token` does. The caller sends the instance token as
+        `authorization: Bearer <token>` with its `x-gitlab-*` headers as metadata: UNAUTHENTICATED
+        when that fails GitLab's checks; PERMISSION_DENIED when the token is aigw's own or grants
+        neither complete_code nor ai_gateway_model_provider_proxy; INVALID_ARGUMENT without a
+        global user id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuthServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -100,6 +146,21 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.GetJwks,
                     request_deserializer=aigw_dot_auth_dot_v1_dot_auth__service__pb2.GetJwksRequest.FromString,
                     response_serializer=aigw_dot_auth_dot_v1_dot_auth__service__pb2.GetJwksResponse.SerializeToString,
+            ),
+            'RotateKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateKeys,
+                    request_deserializer=aigw_dot_auth_dot_v1_dot_auth__service__pb2.RotateKeysRequest.FromString,
+                    response_serializer=aigw_dot_auth_dot_v1_dot_auth__service__pb2.RotateKeysResponse.SerializeToString,
+            ),
+            'GetKeySet': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetKeySet,
+                    request_deserializer=aigw_dot_auth_dot_v1_dot_auth__service__pb2.GetKeySetRequest.FromString,
+                    response_serializer=aigw_dot_auth_dot_v1_dot_auth__service__pb2.GetKeySetResponse.SerializeToString,
+            ),
+            'IssueUserAccessToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.IssueUserAccessToken,
+                    request_deserializer=aigw_dot_auth_dot_v1_dot_auth__service__pb2.IssueUserAccessTokenRequest.FromString,
+                    response_serializer=aigw_dot_auth_dot_v1_dot_auth__service__pb2.IssueUserAccessTokenResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -186,6 +247,87 @@ class AuthService:
             '/aigw.auth.v1.AuthService/GetJwks',
             aigw_dot_auth_dot_v1_dot_auth__service__pb2.GetJwksRequest.SerializeToString,
             aigw_dot_auth_dot_v1_dot_auth__service__pb2.GetJwksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RotateKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aigw.auth.v1.AuthService/RotateKeys',
+            aigw_dot_auth_dot_v1_dot_auth__service__pb2.RotateKeysRequest.SerializeToString,
+            aigw_dot_auth_dot_v1_dot_auth__service__pb2.RotateKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetKeySet(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aigw.auth.v1.AuthService/GetKeySet',
+            aigw_dot_auth_dot_v1_dot_auth__service__pb2.GetKeySetRequest.SerializeToString,
+            aigw_dot_auth_dot_v1_dot_auth__service__pb2.GetKeySetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IssueUserAccessToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aigw.auth.v1.AuthService/IssueUserAccessToken',
+            aigw_dot_auth_dot_v1_dot_auth__service__pb2.IssueUserAccessTokenRequest.SerializeToString,
+            aigw_dot_auth_dot_v1_dot_auth__service__pb2.IssueUserAccessTokenResponse.FromString,
             options,
             channel_credentials,
             insecure,

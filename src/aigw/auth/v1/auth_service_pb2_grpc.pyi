@@ -46,6 +46,25 @@ class AuthServiceStub:
     """
     GetJwks: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.GetJwksRequest, _auth_service_pb2.GetJwksResponse]
     """GetJwks returns the public keys that verify tokens, as a JSON Web Key Set."""
+    RotateKeys: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.RotateKeysRequest, _auth_service_pb2.RotateKeysResponse]
+    """RotateKeys makes the next key (published since the previous rotation, so every verifier
+    already has it) the signer, publishes a new next key, and keeps the replaced key verifying
+    until every token it can have signed has expired; then it is retired. Needs
+    `authorization: Bearer <admin credential>` metadata (UNAUTHENTICATED without it);
+    FAILED_PRECONDITION when the keys changed too recently for every verifier to have seen it.
+    """
+    GetKeySet: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.GetKeySetRequest, _auth_service_pb2.GetKeySetResponse]
+    """GetKeySet describes every published key and its state. Needs the admin credential
+    (UNAUTHENTICATED without it).
+    """
+    IssueUserAccessToken: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.IssueUserAccessTokenRequest, _auth_service_pb2.IssueUserAccessTokenResponse]
+    """IssueUserAccessToken derives a one-hour user token from a GitLab instance token, as
+    GitLab's `/v1/code/user_access_token` does. The caller sends the instance token as
+    `authorization: Bearer <token>` with its `x-gitlab-*` headers as metadata: UNAUTHENTICATED
+    when that fails GitLab's checks; PERMISSION_DENIED when the token is aigw's own or grants
+    neither complete_code nor ai_gateway_model_provider_proxy; INVALID_ARGUMENT without a
+    global user id.
+    """
 
 @_typing.type_check_only
 class AuthServiceAsyncStub(AuthServiceStub):
@@ -65,6 +84,25 @@ class AuthServiceAsyncStub(AuthServiceStub):
     """
     GetJwks: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.GetJwksRequest, _auth_service_pb2.GetJwksResponse]  # type: ignore[assignment]
     """GetJwks returns the public keys that verify tokens, as a JSON Web Key Set."""
+    RotateKeys: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.RotateKeysRequest, _auth_service_pb2.RotateKeysResponse]  # type: ignore[assignment]
+    """RotateKeys makes the next key (published since the previous rotation, so every verifier
+    already has it) the signer, publishes a new next key, and keeps the replaced key verifying
+    until every token it can have signed has expired; then it is retired. Needs
+    `authorization: Bearer <admin credential>` metadata (UNAUTHENTICATED without it);
+    FAILED_PRECONDITION when the keys changed too recently for every verifier to have seen it.
+    """
+    GetKeySet: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.GetKeySetRequest, _auth_service_pb2.GetKeySetResponse]  # type: ignore[assignment]
+    """GetKeySet describes every published key and its state. Needs the admin credential
+    (UNAUTHENTICATED without it).
+    """
+    IssueUserAccessToken: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.IssueUserAccessTokenRequest, _auth_service_pb2.IssueUserAccessTokenResponse]  # type: ignore[assignment]
+    """IssueUserAccessToken derives a one-hour user token from a GitLab instance token, as
+    GitLab's `/v1/code/user_access_token` does. The caller sends the instance token as
+    `authorization: Bearer <token>` with its `x-gitlab-*` headers as metadata: UNAUTHENTICATED
+    when that fails GitLab's checks; PERMISSION_DENIED when the token is aigw's own or grants
+    neither complete_code nor ai_gateway_model_provider_proxy; INVALID_ARGUMENT without a
+    global user id.
+    """
 
 class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
     """AuthService issues short-lived JWTs signed with an asymmetric key and publishes the public
@@ -99,5 +137,42 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_auth_service_pb2.GetJwksResponse, _abc.Awaitable[_auth_service_pb2.GetJwksResponse]]:
         """GetJwks returns the public keys that verify tokens, as a JSON Web Key Set."""
+
+    @_abc_1.abstractmethod
+    def RotateKeys(
+        self,
+        request: _auth_service_pb2.RotateKeysRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.RotateKeysResponse, _abc.Awaitable[_auth_service_pb2.RotateKeysResponse]]:
+        """RotateKeys makes the next key (published since the previous rotation, so every verifier
+        already has it) the signer, publishes a new next key, and keeps the replaced key verifying
+        until every token it can have signed has expired; then it is retired. Needs
+        `authorization: Bearer <admin credential>` metadata (UNAUTHENTICATED without it);
+        FAILED_PRECONDITION when the keys changed too recently for every verifier to have seen it.
+        """
+
+    @_abc_1.abstractmethod
+    def GetKeySet(
+        self,
+        request: _auth_service_pb2.GetKeySetRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.GetKeySetResponse, _abc.Awaitable[_auth_service_pb2.GetKeySetResponse]]:
+        """GetKeySet describes every published key and its state. Needs the admin credential
+        (UNAUTHENTICATED without it).
+        """
+
+    @_abc_1.abstractmethod
+    def IssueUserAccessToken(
+        self,
+        request: _auth_service_pb2.IssueUserAccessTokenRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.IssueUserAccessTokenResponse, _abc.Awaitable[_auth_service_pb2.IssueUserAccessTokenResponse]]:
+        """IssueUserAccessToken derives a one-hour user token from a GitLab instance token, as
+        GitLab's `/v1/code/user_access_token` does. The caller sends the instance token as
+        `authorization: Bearer <token>` with its `x-gitlab-*` headers as metadata: UNAUTHENTICATED
+        when that fails GitLab's checks; PERMISSION_DENIED when the token is aigw's own or grants
+        neither complete_code nor ai_gateway_model_provider_proxy; INVALID_ARGUMENT without a
+        global user id.
+        """
 
 def add_AuthServiceServicer_to_server(servicer: AuthServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,4 +1,5 @@
-"""The credential that may ask auth_svc for tokens; shared with the `aigw token issue` CLI."""
+"""The credential that may ask auth_svc for tokens: held by auth_svc, by the `aigw` command and
+by the services that mint their own service tokens at start (see service_token.py)."""
 
 from __future__ import annotations
 

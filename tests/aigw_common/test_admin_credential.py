@@ -5,9 +5,9 @@ import stat
 import pytest
 from pydantic import SecretStr
 
+from aigw_common.admin_credential import ADMIN_TOKEN_FILE, load_or_create_admin_credential
 from aigw_common.errors import FailedPrecondition
 from aigw_common.settings import AuthSettings, Settings
-from auth_svc.admin_credential import ADMIN_TOKEN_FILE, load_or_create_admin_credential
 
 
 def test_a_configured_credential_is_used_and_nothing_is_written(settings: Settings) -> None:

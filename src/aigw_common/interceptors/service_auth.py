@@ -1,0 +1,121 @@
+"""Server side of internal authentication: who may call config_svc and model_proxy_svc.
+
+Every call must carry an aigw-issued token (never an external issuer's) granting one of the
+scopes its method needs, as the service's `policy` says; health and reflection stay open for
+load balancers and tooling. The verified caller is known for the rest of the call
+(`current_caller`): config_svc's audit trail records its subject, never a claim the caller
+made in metadata. A service sends the same token for up to an hour, so verified tokens are
+remembered until they expire instead of being verified again on every call of the hot path.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+import grpc
+import structlog
+
+from aigw_common.errors import PermissionDenied
+from aigw_common.interceptors._wrapping import wrap_handler
+from aigw_common.token_verifier import (
+    Principal,
+    TokenVerifier,
+    authorization_from_metadata,
+    bearer_token,
+)
+
+if TYPE_CHECKING:
+    from aigw_common.grpc_types import Context, Continuation, Handler, StreamBehavior, UnaryBehavior
+
+# The scopes of which a caller of a method (its full gRPC path) needs one.
+ScopePolicy = Callable[[str], frozenset[str]]
+
+_caller_var: ContextVar[Principal | None] = ContextVar("internal_caller", default=None)
+
+_OPEN_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
+# Services are few and renew hourly: a handful of live tokens; the bound only guards memory.
+_MAX_REMEMBERED = 256
+
+
+def any_method(*scopes: str) -> ScopePolicy:
+    """A policy asking the same scopes of every method."""
+    accepted = frozenset(scopes)
+    return lambda _method: accepted
+
+
+def current_caller() -> Principal | None:
+    """The verified caller of the call being served (None where no ServiceAuthInterceptor ran)."""
+    return _caller_var.get()
+
+
+class ServiceAuthInterceptor(grpc.aio.ServerInterceptor):
+    """Admits calls whose aigw token grants one of the scopes `policy` names for the method.
+
+    UNAUTHENTICATED without a valid token, PERMISSION_DENIED with one that grants none of them.
+    """
+
+    def __init__(
+        self,
+        verifier: TokenVerifier,
+        policy: ScopePolicy,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if any(issuer.kind != "aigw" for issuer in verifier.issuers):
+            raise ValueError("internal calls may only be authenticated by aigw's own tokens")
+        self._verifier = verifier
+        self._policy = policy
+        self._clock = clock
+        self._verified: dict[str, Principal] = {}
+
+    async def intercept_service(
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
+    ) -> Handler | None:
+        handler = await continuation(handler_call_details)
+        method = handler_call_details.method
+        if method.startswith(_OPEN_PREFIXES):
+            return handler
+        needed = self._policy(method)
+        return wrap_handler(
+            handler,
+            unary=lambda behavior: self._unary(behavior, method, needed),
+            stream=lambda behavior: self._stream(behavior, method, needed),
+        )
+
+    async def _authenticate(self, context: Context, method: str, needed: frozenset[str]) -> None:
+        token = bearer_token(authorization_from_metadata(context.invocation_metadata()))
+        principal = self._verified.get(token)
+        if principal is None or principal.expires_at.timestamp() <= self._clock():
+            principal = await self._verifier.verify(token)
+            if len(self._verified) >= _MAX_REMEMBERED:
+                self._verified.clear()
+            self._verified[token] = principal
+        _caller_var.set(principal)
+        structlog.contextvars.bind_contextvars(caller=principal.subject)
+        if not principal.scopes & needed:
+            wanted = " or ".join(repr(scope) for scope in sorted(needed))
+            raise PermissionDenied(
+                f"{method.rsplit('/', 1)[-1]} needs a token granting {wanted}; aigw's own "
+                "services and the `aigw` command hold such tokens",
+                metadata={"scopes": ",".join(sorted(needed)), "method": method},
+            )
+
+    def _unary(self, behavior: UnaryBehavior, method: str, needed: frozenset[str]) -> UnaryBehavior:
+        async def wrapped(request: Any, context: Context) -> Any:
+            await self._authenticate(context, method, needed)
+            return await behavior(request, context)
+
+        return wrapped
+
+    def _stream(
+        self, behavior: StreamBehavior, method: str, needed: frozenset[str]
+    ) -> StreamBehavior:
+        async def wrapped(request: Any, context: Context) -> AsyncIterator[Any]:
+            await self._authenticate(context, method, needed)
+            async for response in behavior(request, context):
+                yield response
+
+        return wrapped
