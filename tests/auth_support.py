@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from aigw_common import scopes as aigw_scopes
 from aigw_common.channels import open_channel
 from aigw_common.service_token import service_token_interceptors
-from aigw_common.settings import GrpcServiceSettings, Settings
+from aigw_common.settings import AuthServiceSettings, Settings
 from aigw_common.token_verifier import TrustedIssuer
 from auth_svc import server as auth_server
 from auth_svc.keys import KeyStore
@@ -88,7 +88,7 @@ def with_auth_svc(settings: Settings, port: int) -> Settings:
     """`settings` with auth_svc at 127.0.0.1:`port` and the test admin credential."""
     auth = settings.auth.model_copy(update={"admin_credential": SecretStr(ADMIN_CREDENTIAL)})
     return settings.model_copy(
-        update={"auth_svc": GrpcServiceSettings(port=port, grace_period_s=0.5), "auth": auth}
+        update={"auth_svc": AuthServiceSettings(port=port, grace_period_s=0.5), "auth": auth}
     )
 
 

@@ -12,7 +12,14 @@ import pytest
 import structlog
 
 from aigw_common.log_setup import configure_logging
-from aigw_common.settings import GrpcServiceSettings, LoggingSettings, ModelProxySettings, Settings
+from aigw_common.settings import (
+    AuthServiceSettings,
+    ConfigServiceSettings,
+    LoggingSettings,
+    ModelProxySettings,
+    RouterSettings,
+    Settings,
+)
 from tests import leak_scan
 
 RUN_LOG = "aigw-test-run.log"
@@ -62,9 +69,9 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(
         environment="development",
         data_dir=tmp_path / "data",
-        router=GrpcServiceSettings(port=0, grace_period_s=0.5),
-        auth_svc=GrpcServiceSettings(port=0, grace_period_s=0.5),
-        config_svc=GrpcServiceSettings(port=0, grace_period_s=0.5),
+        router=RouterSettings(port=0, grace_period_s=0.5),
+        auth_svc=AuthServiceSettings(port=0, grace_period_s=0.5),
+        config_svc=ConfigServiceSettings(port=0, grace_period_s=0.5),
         model_proxy=ModelProxySettings(port=0, grace_period_s=0.5),
     )
 

@@ -57,6 +57,27 @@ class GrpcServiceSettings(_Section):
         return f"{self.bind}:{self.port}"
 
 
+# One class per service, so each has its own default port: pydantic-settings builds a nested
+# section from the environment alone, and a default only on the instance would be lost as soon
+# as any one `AIGW_<SVC>__*` variable is set.
+class RouterSettings(GrpcServiceSettings):
+    """`AIGW_ROUTER__*`: router_svc's listener."""
+
+    port: int = Field(default=50051, ge=0, le=65535)
+
+
+class AuthServiceSettings(GrpcServiceSettings):
+    """`AIGW_AUTH_SVC__*`: auth_svc's listener."""
+
+    port: int = Field(default=50052, ge=0, le=65535)
+
+
+class ConfigServiceSettings(GrpcServiceSettings):
+    """`AIGW_CONFIG_SVC__*`: config_svc's listener."""
+
+    port: int = Field(default=50053, ge=0, le=65535)
+
+
 class AuthSettings(_Section):
     """`AIGW_AUTH__*`: how tokens are issued and verified."""
 
@@ -169,9 +190,9 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     fastapi: FastApiSettings = FastApiSettings()
     custom_models: CustomModelsSettings = CustomModelsSettings()
-    router: GrpcServiceSettings = GrpcServiceSettings(port=50051)
-    auth_svc: GrpcServiceSettings = GrpcServiceSettings(port=50052)
-    config_svc: GrpcServiceSettings = GrpcServiceSettings(port=50053)
+    router: RouterSettings = RouterSettings()
+    auth_svc: AuthServiceSettings = AuthServiceSettings()
+    config_svc: ConfigServiceSettings = ConfigServiceSettings()
     model_proxy: ModelProxySettings = ModelProxySettings()
     # Where model API keys are sealed: a Fernet key file shared by config_svc and model_proxy_svc.
     credentials_key_file: Path | None = None

@@ -10,7 +10,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from aigw.config.v1 import config_service_pb2
-from aigw_common.settings import GrpcServiceSettings, Settings
+from aigw_common.settings import ConfigServiceSettings, Settings
 from config_svc.server import SERVICE_NAME, serve
 from config_svc.store import DB_FILENAME
 from tests.auth_support import running_auth_svc
@@ -59,7 +59,7 @@ async def test_serve_creates_its_files_reports_serving_and_stops_on_sigterm(
     # config_svc reports SERVING once it holds auth_svc's keys (it must verify tokens).
     async with running_auth_svc(settings) as auth:
         settings = auth.settings.model_copy(
-            update={"config_svc": GrpcServiceSettings(port=port, grace_period_s=0.1)}
+            update={"config_svc": ConfigServiceSettings(port=port, grace_period_s=0.1)}
         )
         server = asyncio.create_task(serve(settings))
         await _serves_then_stops_on_sigterm(settings, port, server, default_sigterm)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import grpc
 import httpx
 
-from aigw_common.settings import FastApiSettings, GrpcServiceSettings, Settings
+from aigw_common.settings import FastApiSettings, RouterSettings, Settings
 from rest_shim.app import build_app
 from tests.rest_shim.conftest import AUTH_HEADERS, RunningRouter, completion_body, served
 
@@ -11,7 +11,7 @@ from tests.rest_shim.conftest import AUTH_HEADERS, RunningRouter, completion_bod
 async def test_app_opens_its_router_channel_at_start_up(
     settings: Settings, router: RunningRouter
 ) -> None:
-    configured = settings.model_copy(update={"router": GrpcServiceSettings(port=router.port)})
+    configured = settings.model_copy(update={"router": RouterSettings(port=router.port)})
     app = build_app(configured)
 
     async with served(app, lifespan="on") as url, httpx.AsyncClient(base_url=url) as http:

@@ -26,10 +26,12 @@ from schemathesis.checks import not_a_server_error
 
 from aigw_common.channels import open_channel
 from aigw_common.settings import (
+    AuthServiceSettings,
     AuthSettings,
+    ConfigServiceSettings,
     FastApiSettings,
-    GrpcServiceSettings,
     ModelProxySettings,
+    RouterSettings,
     Settings,
 )
 from aigw_simulator import BackgroundSimulator, SimulatorConfig
@@ -50,9 +52,9 @@ def _settings(data_dir: Path) -> Settings:
         data_dir=data_dir,
         auth=AuthSettings(bypass_external=True),
         fastapi=FastApiSettings(docs_url="/docs", openapi_url="/openapi.json"),
-        router=GrpcServiceSettings(port=0, grace_period_s=0.5),
-        auth_svc=GrpcServiceSettings(port=0, grace_period_s=0.5),
-        config_svc=GrpcServiceSettings(port=0, grace_period_s=0.5),
+        router=RouterSettings(port=0, grace_period_s=0.5),
+        auth_svc=AuthServiceSettings(port=0, grace_period_s=0.5),
+        config_svc=ConfigServiceSettings(port=0, grace_period_s=0.5),
         model_proxy=ModelProxySettings(port=0, grace_period_s=0.5),
     )
 

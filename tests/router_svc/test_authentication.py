@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 from structlog.testing import capture_logs
 
-from aigw_common.settings import GrpcServiceSettings, Settings
+from aigw_common.settings import RouterSettings, Settings
 from router_svc.authentication import AUTH_BYPASS_WARNING
 from router_svc.server import serve
 from tests.polling import eventually
@@ -31,7 +31,7 @@ async def test_a_router_started_with_auth_off_warns_loudly(settings: Settings) -
     bypass = settings.model_copy(
         update={
             "auth": settings.auth.model_copy(update={"bypass_external": True}),
-            "router": GrpcServiceSettings(port=port, grace_period_s=0.1),
+            "router": RouterSettings(port=port, grace_period_s=0.1),
         }
     )
     default_handler = signal.getsignal(signal.SIGTERM)

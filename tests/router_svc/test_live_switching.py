@@ -17,7 +17,7 @@ from aigw.config.v1 import config_service_pb2, config_service_pb2_grpc
 from aigw.router.v1 import router_service_pb2, router_service_pb2_grpc
 from aigw_cli.local_suite import free_ports
 from aigw_common import scopes
-from aigw_common.settings import GrpcServiceSettings, Settings
+from aigw_common.settings import ConfigServiceSettings, RouterSettings, Settings
 from aigw_common.token_verifier import TokenVerifier
 from aigw_simulator import BackgroundSimulator, SimulatorConfig
 from auth_svc.tokens import TokenIssuer
@@ -69,7 +69,7 @@ async def _config_service(settings: Settings, verifier: TokenVerifier) -> AsyncI
 def fixed_port_settings(settings: Settings) -> Settings:
     # A fixed config_svc port, so a restarted config_svc is found where the routers look.
     [port] = free_ports(1)
-    return settings.model_copy(update={"config_svc": GrpcServiceSettings(port=port)})
+    return settings.model_copy(update={"config_svc": ConfigServiceSettings(port=port)})
 
 
 async def _served_by(fleet: Fleet, index: int) -> str:
@@ -143,7 +143,7 @@ async def test_every_router_applies_a_change_within_a_second(
             stack.push_async_callback(proxy_channel.close)
             stack.push_async_callback(cache.close)
             router, port = await router_server.build_server(
-                settings.model_copy(update={"router": GrpcServiceSettings(port=0)}),
+                settings.model_copy(update={"router": RouterSettings(port=0)}),
                 config=cache,
                 verifier=verifier,
                 proxy_channel=proxy_channel,

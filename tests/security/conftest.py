@@ -25,7 +25,14 @@ from aigw_common.channels import open_channel
 from aigw_common.internal_auth import auth_svc_keys, service_token
 from aigw_common.oidc import GitLabIssuers
 from aigw_common.service_token import service_token_interceptors
-from aigw_common.settings import AuthSettings, GrpcServiceSettings, ModelProxySettings, Settings
+from aigw_common.settings import (
+    AuthServiceSettings,
+    AuthSettings,
+    ConfigServiceSettings,
+    ModelProxySettings,
+    RouterSettings,
+    Settings,
+)
 from aigw_common.token_verifier import JwksCache, TokenVerifier
 from aigw_simulator import BackgroundSimulator, SimulatorConfig
 from config_svc import server as config_server
@@ -65,9 +72,9 @@ def base_settings(data_dir: Path, *, bypass: bool = False) -> Settings:
         environment="development",
         data_dir=data_dir,
         auth=AuthSettings(bypass_external=bypass),
-        router=GrpcServiceSettings(port=0, grace_period_s=0.5),
-        auth_svc=GrpcServiceSettings(port=0, grace_period_s=0.5),
-        config_svc=GrpcServiceSettings(port=0, grace_period_s=0.5),
+        router=RouterSettings(port=0, grace_period_s=0.5),
+        auth_svc=AuthServiceSettings(port=0, grace_period_s=0.5),
+        config_svc=ConfigServiceSettings(port=0, grace_period_s=0.5),
         model_proxy=ModelProxySettings(port=0, grace_period_s=0.5),
     )
 
@@ -114,7 +121,7 @@ async def secure_stack(data_dir: Path, *, bypass: bool = False) -> AsyncIterator
             stack.push_async_callback(server.stop, None)
         settings = settings.model_copy(
             update={
-                "config_svc": GrpcServiceSettings(port=config_port),
+                "config_svc": ConfigServiceSettings(port=config_port),
                 "model_proxy": ModelProxySettings(port=proxy_port),
             }
         )
