@@ -159,7 +159,7 @@ def _finish(record: _Record, request: Any, code: grpc.StatusCode) -> None:
         )
         _observe(record, code, duration_s)
         if record.verbose:
-            fields["request"] = _request_text(request.completion)
+            fields["request"] = request_text(request.completion)
             fields["response"] = "".join(record.texts)
     _log.info("access", **fields)
 
@@ -177,7 +177,7 @@ def _observe(record: _Record, code: grpc.StatusCode, duration_s: float) -> None:
         metrics.TOKEN_USAGE.labels(*labels, "output").observe(record.output_tokens)
 
 
-def _request_text(completion: router_service_pb2.Completion) -> str:
+def request_text(completion: router_service_pb2.Completion) -> str:
     """The completion as JSON, without the caller's own model credential."""
     shown = router_service_pb2.Completion()
     shown.CopyFrom(completion)

@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 
+from aigw.router.v1 import router_service_pb2
 from aigw_common.settings import LoggingSettings, Settings
 from aigw_simulator import simulated_text
+from router_svc.access_log import request_text
 from tests.observability.conftest import COMPLETION_BODY, REQUEST_ID, complete
 from tests.rest_shim.conftest import Gateway
 
@@ -123,3 +125,19 @@ async def test_the_header_is_ignored_unless_the_operator_allows_it(
     [router] = _access(logs, method="StreamComplete")
     assert "response" not in router
     assert "request" not in router
+
+
+def test_expanded_logging_never_shows_a_callers_model_key() -> None:
+    completion = router_service_pb2.Completion(
+        feature="code_completions",
+        prompt="x = ",
+        custom_model=router_service_pb2.CustomModel(
+            family="codestral", endpoint="http://vllm:8000/v1", api_key="sk-caller-key-123"
+        ),
+    )
+
+    shown = request_text(completion)
+
+    assert "sk-caller-key-123" not in shown
+    assert "http://vllm:8000/v1" in shown
+    assert completion.custom_model.api_key == "sk-caller-key-123"  # the request is untouched
