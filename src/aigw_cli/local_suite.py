@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 GRPC_SERVICES = ("router_svc", "auth_svc", "config_svc", "model_proxy_svc")
+# Each gRPC service's key under AIGW_METRICS__<KEY>_PORT, in GRPC_SERVICES' order.
+METRICS_KEYS = ("router", "auth_svc", "config_svc", "model_proxy")
 
 
 def free_ports(count: int) -> list[int]:
@@ -35,6 +37,7 @@ class LocalSuite:
     env: dict[str, str]
     data_dir: Path
     grpc_ports: dict[str, int]
+    metrics_ports: dict[str, int]
     rest_url: str
     simulator_url: str
     process: asyncio.subprocess.Process
@@ -74,7 +77,7 @@ async def local_suite(
     data_dir: Path, *, env: Mapping[str, str] | None = None, ready_timeout_s: float = 90.0
 ) -> AsyncIterator[LocalSuite]:
     """Start `aigw up --demo` with its state in `data_dir`; stop it (SIGTERM) on exit."""
-    ports = free_ports(7)
+    ports = free_ports(11)
     grpc_ports = dict(zip(GRPC_SERVICES, ports[:4], strict=True))
     child_env = {
         **os.environ,
@@ -86,6 +89,10 @@ async def local_suite(
         "AIGW_MODEL_PROXY__PORT": str(grpc_ports["model_proxy_svc"]),
         "AIGW_FASTAPI__API_PORT": str(ports[4]),
         "AIGW_FASTAPI__METRICS_PORT": str(ports[5]),
+        **{
+            f"AIGW_METRICS__{service.upper()}_PORT": str(port)
+            for service, port in zip(METRICS_KEYS, ports[7:], strict=True)
+        },
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -114,6 +121,10 @@ async def local_suite(
             env=child_env,
             data_dir=data_dir,
             grpc_ports=grpc_ports,
+            metrics_ports={
+                "rest_shim": ports[5],
+                **dict(zip(GRPC_SERVICES, ports[7:], strict=True)),
+            },
             rest_url=f"http://127.0.0.1:{ports[4]}",
             simulator_url=f"http://127.0.0.1:{ports[6]}",
             process=process,

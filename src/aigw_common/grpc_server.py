@@ -12,6 +12,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from aigw_common.interceptors import ErrorMappingInterceptor, RequestContextInterceptor
+from aigw_common.interceptors.server_metrics import ServerMetricsInterceptor
 from aigw_common.settings import GrpcServiceSettings, TlsSettings
 from aigw_common.tls import server_credentials
 
@@ -43,7 +44,12 @@ def create_server(
         ("grpc.so_reuseport", 1),
     ]
     return grpc.aio.server(
-        interceptors=[RequestContextInterceptor(), ErrorMappingInterceptor(domain), *interceptors],
+        interceptors=[
+            ServerMetricsInterceptor(),
+            RequestContextInterceptor(),
+            ErrorMappingInterceptor(domain),
+            *interceptors,
+        ],
         options=[*shared, *options],
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )

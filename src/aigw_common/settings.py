@@ -32,7 +32,11 @@ class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format_json: bool = True
     to_file: Path | None = None
+    # Expanded logging: the request and the answer's text on the router's access-log line.
     enable_request_logging: bool = False
+    # Honour a caller's `x-gitlab-enabled-instance-verbose-ai-logs: true` (expanded logging
+    # for that request only).
+    allow_verbose_header: bool = False
 
 
 class GrpcServiceSettings(_Section):
@@ -145,6 +149,23 @@ class FastApiSettings(_Section):
     openapi_url: str | None = None
 
 
+class MetricsSettings(_Section):
+    """`AIGW_METRICS__*`: each gRPC service's Prometheus `/metrics` listener (the REST shim's is
+    `AIGW_FASTAPI__METRICS_PORT`). A port of 0 picks a free one."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    router_port: int = Field(default=8083, ge=0, le=65535)
+    auth_svc_port: int = Field(default=8084, ge=0, le=65535)
+    config_svc_port: int = Field(default=8085, ge=0, le=65535)
+    model_proxy_port: int = Field(default=8086, ge=0, le=65535)
+
+    def port_of(self, service: str) -> int:
+        """The metrics port of `service` (router, auth_svc, config_svc, model_proxy)."""
+        port: int = getattr(self, f"{service}_port")
+        return port
+
+
 class CustomModelsSettings(_Section):
     """`AIGW_CUSTOM_MODELS__*`: caller-supplied model coordinates (GitLab's names)."""
 
@@ -193,6 +214,7 @@ class Settings(BaseSettings):
     router: RouterSettings = RouterSettings()
     auth_svc: AuthServiceSettings = AuthServiceSettings()
     config_svc: ConfigServiceSettings = ConfigServiceSettings()
+    metrics: MetricsSettings = MetricsSettings()
     model_proxy: ModelProxySettings = ModelProxySettings()
     # Where model API keys are sealed: a Fernet key file shared by config_svc and model_proxy_svc.
     credentials_key_file: Path | None = None

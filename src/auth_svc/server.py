@@ -19,6 +19,7 @@ from aigw_common.grpc_server import (
     set_serving,
 )
 from aigw_common.log_setup import configure_logging
+from aigw_common.metrics import serve_metrics
 from aigw_common.oidc import GitLabIssuers
 from aigw_common.settings import Settings
 from aigw_common.token_verifier import TrustedIssuer
@@ -108,4 +109,9 @@ async def serve(settings: Settings) -> None:
 def main() -> None:
     settings = Settings()
     configure_logging(settings.logging, "auth_svc")
-    asyncio.run(serve(settings))
+    metrics_server = serve_metrics(settings.metrics, "auth_svc")
+    try:
+        asyncio.run(serve(settings))
+    finally:
+        if metrics_server is not None:
+            metrics_server.close()

@@ -17,6 +17,7 @@ from aigw_common.grpc_server import (
 from aigw_common.interceptors.service_auth import ServiceAuthInterceptor
 from aigw_common.internal_auth import auth_svc_keys
 from aigw_common.log_setup import configure_logging
+from aigw_common.metrics import serve_metrics
 from aigw_common.secrets_box import SecretsBox, load_sealing_key
 from aigw_common.settings import Settings
 from aigw_common.token_verifier import TokenVerifier
@@ -108,4 +109,9 @@ async def serve(settings: Settings) -> None:
 def main() -> None:
     settings = Settings()
     configure_logging(settings.logging, "config_svc")
-    asyncio.run(serve(settings))
+    metrics_server = serve_metrics(settings.metrics, "config_svc")
+    try:
+        asyncio.run(serve(settings))
+    finally:
+        if metrics_server is not None:
+            metrics_server.close()

@@ -19,6 +19,7 @@ from aigw_common.grpc_server import (
 from aigw_common.interceptors.service_auth import ServiceAuthInterceptor, any_method
 from aigw_common.internal_auth import auth_svc_keys
 from aigw_common.log_setup import configure_logging
+from aigw_common.metrics import serve_metrics
 from aigw_common.scopes import SERVICE
 from aigw_common.secrets_box import SecretsBox, load_sealing_key
 from aigw_common.settings import Settings
@@ -27,6 +28,7 @@ from aigw_common.token_verifier import TokenVerifier
 from model_proxy_svc.bedrock_clients import BedrockClients
 from model_proxy_svc.clients import HttpClients
 from model_proxy_svc.servicer import ModelProxyServicer
+from model_proxy_svc.upstream_log import UpstreamLogInterceptor
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ModelProxyService"].full_name
 _DOMAIN = "model_proxy_svc"
@@ -52,9 +54,11 @@ async def build_server(
         secrets = SecretsBox(load_sealing_key(settings))
     if bedrock is None:
         bedrock = _bedrock_clients(settings)
-    interceptors = []
+    interceptors: list[grpc.aio.ServerInterceptor] = []
     if verifier is not None:
         interceptors.append(ServiceAuthInterceptor(verifier, any_method(SERVICE)))
+    # Inside authentication: a refused caller is not an upstream error.
+    interceptors.append(UpstreamLogInterceptor())
     server = create_server(section, domain=_DOMAIN, interceptors=interceptors)
     pb_grpc.add_ModelProxyServiceServicer_to_server(
         ModelProxyServicer(section, clients, secrets, bedrock), server
@@ -116,4 +120,9 @@ def main() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     # botocore logs credential lookups and retries at INFO; same reasoning.
     logging.getLogger("botocore").setLevel(logging.WARNING)
-    asyncio.run(serve(settings))
+    metrics_server = serve_metrics(settings.metrics, "model_proxy")
+    try:
+        asyncio.run(serve(settings))
+    finally:
+        if metrics_server is not None:
+            metrics_server.close()

@@ -13,7 +13,9 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from aigw_common.channels import open_channel
 from aigw_common.log_setup import configure_logging
+from aigw_common.metrics import start_metrics_server
 from aigw_common.settings import Settings
+from rest_shim.access_log import AccessLogMiddleware
 from rest_shim.errors import install_error_handlers
 from rest_shim.middleware import RequestIdMiddleware
 from rest_shim.openai_compat import routes as openai_routes
@@ -77,6 +79,7 @@ def build_app(
     app.add_middleware(
         CORSMiddleware, allow_origins=["*"], allow_methods=["POST"], allow_headers=["*"]
     )
+    app.add_middleware(AccessLogMiddleware)
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
     # OpenAI's /v1/chat/completions before GitLab's /v1/chat/{chat_invokable}, which it matches.
@@ -101,11 +104,17 @@ def main() -> None:
     """Serve the shim on AIGW_FASTAPI__API_HOST:AIGW_FASTAPI__API_PORT until signalled."""
     settings = Settings()
     configure_logging(settings.logging, "rest_shim")
-    uvicorn.run(
-        build_app(settings),
-        host=settings.fastapi.api_host,
-        port=settings.fastapi.api_port,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=_SHUTDOWN_GRACE_S,
+    metrics_server = start_metrics_server(
+        settings.fastapi.metrics_host, settings.fastapi.metrics_port, service="rest_shim"
     )
+    try:
+        uvicorn.run(
+            build_app(settings),
+            host=settings.fastapi.api_host,
+            port=settings.fastapi.api_port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=_SHUTDOWN_GRACE_S,
+        )
+    finally:
+        metrics_server.close()

@@ -31,6 +31,7 @@ class _Resolved:
     version: int = 0
     models: dict[str, config_service_pb2.Model] = field(default_factory=dict)
     features: dict[str, config_service_pb2.FeatureSetting] = field(default_factory=dict)
+    request_logging: bool = False
 
 
 class ConfigCache:
@@ -46,6 +47,11 @@ class ConfigCache:
     @property
     def version(self) -> int:
         return self._current.version
+
+    @property
+    def request_logging(self) -> bool:
+        """Whether the operator switched expanded logging on at runtime (`aigw logging`)."""
+        return self._current.request_logging
 
     @property
     def ready(self) -> asyncio.Event:

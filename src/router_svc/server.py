@@ -19,10 +19,12 @@ from aigw_common.grpc_server import (
 )
 from aigw_common.internal_auth import auth_svc_keys, service_token
 from aigw_common.log_setup import configure_logging
+from aigw_common.metrics import serve_metrics
 from aigw_common.oidc import GitLabIssuers
 from aigw_common.service_token import service_token_interceptors
 from aigw_common.settings import Settings
 from aigw_common.token_verifier import JwksCache, TokenVerifier
+from router_svc.access_log import AccessLogInterceptor
 from router_svc.authentication import AuthenticationInterceptor, warn_if_bypassed
 from router_svc.config_cache import ConfigCache
 from router_svc.servicer import RouterServicer
@@ -49,7 +51,10 @@ async def build_server(
     server = create_server(
         settings.router,
         domain=SERVICE_NAME,
-        interceptors=[AuthenticationInterceptor(verifier, bypass=settings.auth.bypass_external)],
+        interceptors=[
+            AccessLogInterceptor(settings.logging, lambda: config.request_logging),
+            AuthenticationInterceptor(verifier, bypass=settings.auth.bypass_external),
+        ],
         options=[
             ("grpc.max_metadata_size", metadata_limit),
             ("grpc.absolute_max_metadata_size", metadata_limit + _OTHER_METADATA_BYTES),
@@ -122,4 +127,9 @@ async def serve(settings: Settings) -> None:
 def main() -> None:
     settings = Settings()
     configure_logging(settings.logging, "router_svc")
-    asyncio.run(serve(settings))
+    metrics_server = serve_metrics(settings.metrics, "router")
+    try:
+        asyncio.run(serve(settings))
+    finally:
+        if metrics_server is not None:
+            metrics_server.close()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
 import time
 from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from aigw.config.v1 import config_service_pb2, config_service_pb2_grpc
 from aigw.router.v1 import router_service_pb2, router_service_pb2_grpc
 from aigw_cli.local_suite import LocalSuite, free_ports, local_suite
+from tests.polling import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
@@ -59,6 +62,19 @@ def _completion(feature: str = "code_completions") -> router_service_pb2.StreamC
             ),
         )
     )
+
+
+def _logged_with_id(log_file: Path, request_id: str) -> bool:
+    if not log_file.exists():
+        return False
+    lines = [json.loads(line) for line in log_file.read_text().splitlines() if line.strip()]
+    return any(
+        line.get("correlation_id") == request_id and line.get("message") in _HOP_LINES
+        for line in lines
+    )
+
+
+_HOP_LINES = ("access", "upstream call")
 
 
 async def _grpc_health(port: int, service: str) -> int:
@@ -117,6 +133,19 @@ async def test_the_suite_end_to_end(suite: LocalSuite) -> None:
         assert text == record["sent_text"]
         assert record["request_id"] == "e2e-rest-1"
         assert record["completed"] is True
+        # The same id is in each hop's own log file, on its access line.
+        for service in ("rest_shim", "router_svc", "model_proxy_svc"):
+            log_file = suite.data_dir / "logs" / f"{service}.log"
+            await eventually(partial(_logged_with_id, log_file, "e2e-rest-1"), timeout_s=10)
+        # Every process serves Prometheus metrics on its own port.
+        for service, port in suite.metrics_ports.items():
+            metrics = await http.get(f"http://127.0.0.1:{port}/metrics")
+            assert metrics.status_code == 200, service
+            assert "grpc_server_handled_total" in metrics.text or service == "rest_shim"
+        router_metrics = await http.get(
+            f"http://127.0.0.1:{suite.metrics_ports['router_svc']}/metrics"
+        )
+        assert 'model_inferences_total{feature="code_completions"' in router_metrics.text
         print(f"REST streamed completion: {rest_latency * 1000:.1f} ms")
 
         # Direct to the simulator, for comparison in the test log.
