@@ -10,7 +10,15 @@ from typing import Any
 
 import grpc
 
-from aigw_cli import admin, config_commands, demo, doctor, model_commands, model_vocabulary
+from aigw_cli import (
+    admin,
+    config_commands,
+    demo,
+    doctor,
+    logging_commands,
+    model_commands,
+    model_vocabulary,
+)
 from aigw_cli.supervisor import (
     Child,
     Supervisor,
@@ -282,4 +290,5 @@ def _parser() -> argparse.ArgumentParser:
     features.add_parser("list", help="list feature settings").set_defaults(handler=_features_list)
     config_commands.add_parser(commands)
     doctor.add_parser(commands)
+    logging_commands.add_parser(commands)
     return parser
