@@ -10,7 +10,15 @@ from typing import Any
 
 import grpc
 
-from aigw_cli import admin, config_commands, demo, model_commands, model_vocabulary
+from aigw_cli import (
+    admin,
+    config_commands,
+    demo,
+    doctor,
+    logging_commands,
+    model_commands,
+    model_vocabulary,
+)
 from aigw_cli.supervisor import (
     Child,
     Supervisor,
@@ -29,6 +37,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         settings = Settings()
     except ValueError as error:
+        if doctor.is_doctor(args):
+            doctor.report_invalid_settings(error, args)
         raise SystemExit(f"aigw: invalid settings: {error}") from None
     handler: Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, None] | None]
     handler = args.handler
@@ -279,4 +289,6 @@ def _parser() -> argparse.ArgumentParser:
     set_.set_defaults(handler=_features_set)
     features.add_parser("list", help="list feature settings").set_defaults(handler=_features_list)
     config_commands.add_parser(commands)
+    doctor.add_parser(commands)
+    logging_commands.add_parser(commands)
     return parser

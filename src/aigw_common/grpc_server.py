@@ -13,6 +13,7 @@ from grpc_reflection.v1alpha import reflection
 
 from aigw_common.interceptors import ErrorMappingInterceptor, RequestContextInterceptor
 from aigw_common.interceptors.server_metrics import ServerMetricsInterceptor
+from aigw_common.interceptors.server_tracing import ServerTracingInterceptor
 from aigw_common.settings import GrpcServiceSettings, TlsSettings
 from aigw_common.tls import server_credentials
 
@@ -47,6 +48,7 @@ def create_server(
         interceptors=[
             ServerMetricsInterceptor(),
             RequestContextInterceptor(),
+            ServerTracingInterceptor(),
             ErrorMappingInterceptor(domain),
             *interceptors,
         ],

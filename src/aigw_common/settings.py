@@ -166,6 +166,15 @@ class MetricsSettings(_Section):
         return port
 
 
+class TracingSettings(_Section):
+    """`AIGW_TRACING__*`: OpenTelemetry traces. Spans leave the machine only when an OTLP
+    endpoint is set."""
+
+    # OTLP over HTTP, the full traces URL, e.g. http://otel-collector:4318/v1/traces.
+    otlp_endpoint: str | None = None
+    export_timeout_s: float = Field(default=10.0, gt=0)
+
+
 class CustomModelsSettings(_Section):
     """`AIGW_CUSTOM_MODELS__*`: caller-supplied model coordinates (GitLab's names)."""
 
@@ -215,6 +224,7 @@ class Settings(BaseSettings):
     auth_svc: AuthServiceSettings = AuthServiceSettings()
     config_svc: ConfigServiceSettings = ConfigServiceSettings()
     metrics: MetricsSettings = MetricsSettings()
+    tracing: TracingSettings = TracingSettings()
     model_proxy: ModelProxySettings = ModelProxySettings()
     # Where model API keys are sealed: a Fernet key file shared by config_svc and model_proxy_svc.
     credentials_key_file: Path | None = None

@@ -183,6 +183,7 @@ def _start_record(simulator: Simulator, request: Request, body: Any) -> RequestR
         path=request.url.path,
         body=body,
         request_id=request.headers.get("x-request-id"),
+        traceparent=request.headers.get("traceparent"),
         authorization_present="authorization" in request.headers,
         client=f"{request.client.host}:{request.client.port}" if request.client else None,
     )

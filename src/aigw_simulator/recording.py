@@ -34,6 +34,8 @@ class RequestRecord:
     auth_scheme: str | None = None
     # The query string, e.g. "api-version=2024-10-21".
     query: str = ""
+    # The W3C trace context the caller sent, if any.
+    traceparent: str | None = None
     started_at: float = dataclasses.field(default_factory=time.time)
     ended_at: float | None = None
 
@@ -59,6 +61,7 @@ class Recorder:
         stream: bool | None = None,
         auth_scheme: str | None = None,
         query: str = "",
+        traceparent: str | None = None,
     ) -> RequestRecord:
         if model is None:
             model = body.get("model") if isinstance(body, dict) else None
@@ -76,6 +79,7 @@ class Recorder:
                 client=client,
                 auth_scheme=auth_scheme,
                 query=query,
+                traceparent=traceparent,
             )
             self._records.append(record)
         return record

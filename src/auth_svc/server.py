@@ -23,6 +23,7 @@ from aigw_common.metrics import serve_metrics
 from aigw_common.oidc import GitLabIssuers
 from aigw_common.settings import Settings
 from aigw_common.token_verifier import TrustedIssuer
+from aigw_common.tracing import configure_tracing
 from auth_svc.keys import KeyStore
 from auth_svc.servicer import AuthServiceServicer
 
@@ -109,6 +110,7 @@ async def serve(settings: Settings) -> None:
 def main() -> None:
     settings = Settings()
     configure_logging(settings.logging, "auth_svc")
+    configure_tracing(settings.tracing, "auth_svc")
     metrics_server = serve_metrics(settings.metrics, "auth_svc")
     try:
         asyncio.run(serve(settings))

@@ -67,6 +67,8 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "ALTER TABLE models ADD COLUMN max_retries INTEGER",
         "ALTER TABLE models ADD COLUMN platform_options BLOB",
     ),
+    # 4: expanded logging switched on at runtime (`aigw logging request-logging on`).
+    ("ALTER TABLE config_version ADD COLUMN request_logging INTEGER NOT NULL DEFAULT 0",),
 ]
 
 

@@ -21,6 +21,7 @@ from aigw_common.metrics import serve_metrics
 from aigw_common.secrets_box import SecretsBox, load_sealing_key
 from aigw_common.settings import Settings
 from aigw_common.token_verifier import TokenVerifier
+from aigw_common.tracing import configure_tracing
 from config_svc.authorization import required_scopes
 from config_svc.broadcast import SnapshotBroadcast
 from config_svc.servicer import ConfigServiceServicer
@@ -109,6 +110,7 @@ async def serve(settings: Settings) -> None:
 def main() -> None:
     settings = Settings()
     configure_logging(settings.logging, "config_svc")
+    configure_tracing(settings.tracing, "config_svc")
     metrics_server = serve_metrics(settings.metrics, "config_svc")
     try:
         asyncio.run(serve(settings))

@@ -135,6 +135,17 @@ class ConfigServiceServicer(config_service_pb2_grpc.ConfigServiceServicer):
             feature_setting=setting, version=version
         )
 
+    async def SetRequestLogging(
+        self, request: config_service_pb2.SetRequestLoggingRequest, context: Context
+    ) -> config_service_pb2.SetRequestLoggingResponse:
+        state = "on" if request.enabled else "off"
+        options = _mutation("SetRequestLogging", 0, f"set request logging: {state}")
+        version = await self._commit(self._store.set_request_logging(request.enabled, options))
+        _log.info("request logging switched", enabled=request.enabled, subject=_subject())
+        return config_service_pb2.SetRequestLoggingResponse(
+            enabled=request.enabled, version=version
+        )
+
     async def ListFeatureSettings(
         self, request: config_service_pb2.ListFeatureSettingsRequest, context: Context
     ) -> config_service_pb2.ListFeatureSettingsResponse:

@@ -100,6 +100,14 @@ class ConfigStore:
         model whose family cannot serve the feature."""
         return await self._mutate(lambda conn: _replace_feature_setting(conn, setting), options)
 
+    async def set_request_logging(self, enabled: bool, options: Mutation = _NO_OPTIONS) -> int:
+        """Switch expanded logging on or off. Returns the new version."""
+
+        def switch(conn: sqlite3.Connection) -> None:
+            conn.execute("UPDATE config_version SET request_logging = ? WHERE id = 1", (enabled,))
+
+        return await self._mutate(switch, options)
+
     async def transact(
         self,
         work: Callable[[sqlite3.Connection, config_service_pb2.ConfigSnapshot], _T],
@@ -189,6 +197,11 @@ class ConfigStore:
             version=_version(conn),
             models=_select_models(conn, after="", limit=-1),
             feature_settings=_select_features(conn, after="", limit=-1),
+            request_logging=bool(
+                conn.execute("SELECT request_logging FROM config_version WHERE id = 1").fetchone()[
+                    0
+                ]
+            ),
         )
 
 

@@ -7,6 +7,7 @@ import ssl
 import httpx
 
 from aigw_common.settings import ModelProxySettings
+from aigw_common.tracing import outgoing_headers
 
 _USER_AGENT = "aigw-model-proxy"
 
@@ -57,6 +58,8 @@ class HttpClients:
             ),
             limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
             headers={"User-Agent": _USER_AGENT},
+            # The model server continues the trace (vLLM exports its own spans when set up to).
+            event_hooks={"request": [_add_trace_headers]},
             verify=self._verify,
             # Proxies and certificates come from settings, never from the process environment.
             trust_env=False,
@@ -68,3 +71,7 @@ class HttpClients:
         clients, self._clients = list(self._clients.values()), {}
         for client in clients:
             await client.aclose()
+
+
+async def _add_trace_headers(request: httpx.Request) -> None:
+    request.headers.update(outgoing_headers())

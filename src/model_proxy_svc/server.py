@@ -25,6 +25,7 @@ from aigw_common.secrets_box import SecretsBox, load_sealing_key
 from aigw_common.settings import Settings
 from aigw_common.tls import outbound_verify
 from aigw_common.token_verifier import TokenVerifier
+from aigw_common.tracing import configure_tracing
 from model_proxy_svc.bedrock_clients import BedrockClients
 from model_proxy_svc.clients import HttpClients
 from model_proxy_svc.servicer import ModelProxyServicer
@@ -116,6 +117,7 @@ def _bedrock_clients(settings: Settings) -> BedrockClients:
 def main() -> None:
     settings = Settings()
     configure_logging(settings.logging, "model_proxy_svc")
+    configure_tracing(settings.tracing, "model_proxy_svc")
     # httpx logs every upstream request at INFO; on the hot path that is noise, not signal.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     # botocore logs credential lookups and retries at INFO; same reasoning.

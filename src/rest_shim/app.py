@@ -15,6 +15,7 @@ from aigw_common.channels import open_channel
 from aigw_common.log_setup import configure_logging
 from aigw_common.metrics import start_metrics_server
 from aigw_common.settings import Settings
+from aigw_common.tracing import configure_tracing
 from rest_shim.access_log import AccessLogMiddleware
 from rest_shim.errors import install_error_handlers
 from rest_shim.middleware import RequestIdMiddleware
@@ -104,6 +105,8 @@ def main() -> None:
     """Serve the shim on AIGW_FASTAPI__API_HOST:AIGW_FASTAPI__API_PORT until signalled."""
     settings = Settings()
     configure_logging(settings.logging, "rest_shim")
+    # FastAPI makes the HTTP server spans itself (continuing the caller's traceparent).
+    configure_tracing(settings.tracing, "rest_shim")
     metrics_server = start_metrics_server(
         settings.fastapi.metrics_host, settings.fastapi.metrics_port, service="rest_shim"
     )

@@ -110,6 +110,7 @@ class ConfigCache:
             version=snapshot.version,
             models={model.name: model for model in snapshot.models},
             features={setting.feature: setting for setting in snapshot.feature_settings},
+            request_logging=snapshot.request_logging,
         )
         self._ready.set()
         _log.info("configuration applied", version=snapshot.version)

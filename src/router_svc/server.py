@@ -24,6 +24,7 @@ from aigw_common.oidc import GitLabIssuers
 from aigw_common.service_token import service_token_interceptors
 from aigw_common.settings import Settings
 from aigw_common.token_verifier import JwksCache, TokenVerifier
+from aigw_common.tracing import configure_tracing
 from router_svc.access_log import AccessLogInterceptor
 from router_svc.authentication import AuthenticationInterceptor, warn_if_bypassed
 from router_svc.config_cache import ConfigCache
@@ -127,6 +128,7 @@ async def serve(settings: Settings) -> None:
 def main() -> None:
     settings = Settings()
     configure_logging(settings.logging, "router_svc")
+    configure_tracing(settings.tracing, "router_svc")
     metrics_server = serve_metrics(settings.metrics, "router")
     try:
         asyncio.run(serve(settings))

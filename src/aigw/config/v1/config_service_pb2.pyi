@@ -130,8 +130,13 @@ class ConfigSnapshot(_message.Message):
     VERSION_FIELD_NUMBER: _builtins.int
     MODELS_FIELD_NUMBER: _builtins.int
     FEATURE_SETTINGS_FIELD_NUMBER: _builtins.int
+    REQUEST_LOGGING_FIELD_NUMBER: _builtins.int
     version: _builtins.int
     """Increases by one with every change."""
+    request_logging: _builtins.bool
+    """Expanded logging switched on at runtime (SetRequestLogging), in addition to the
+    AIGW_LOGGING__ENABLE_REQUEST_LOGGING setting.
+    """
     @_builtins.property
     def models(self) -> _containers.RepeatedCompositeFieldContainer[Global___Model]:
         """Every model, by name."""
@@ -146,10 +151,11 @@ class ConfigSnapshot(_message.Message):
         version: _builtins.int = ...,
         models: _abc.Iterable[Global___Model] | None = ...,
         feature_settings: _abc.Iterable[Global___FeatureSetting] | None = ...,
+        request_logging: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["feature_settings", b"feature_settings", "models", b"models", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["feature_settings", b"feature_settings", "models", b"models", "request_logging", b"request_logging", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -745,3 +751,51 @@ class ListAuditEventsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListAuditEventsResponse: _TypeAlias = ListAuditEventsResponse  # noqa: Y015
+
+@_typing.final
+class SetRequestLoggingRequest(_message.Message):
+    """SetRequestLoggingRequest is the input of SetRequestLogging."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENABLED_FIELD_NUMBER: _builtins.int
+    enabled: _builtins.bool
+    """True to log prompts and answers, false to stop."""
+    def __init__(
+        self,
+        *,
+        enabled: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["enabled", b"enabled"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetRequestLoggingRequest: _TypeAlias = SetRequestLoggingRequest  # noqa: Y015
+
+@_typing.final
+class SetRequestLoggingResponse(_message.Message):
+    """SetRequestLoggingResponse is the output of SetRequestLogging."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENABLED_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    enabled: _builtins.bool
+    """The switch as stored."""
+    version: _builtins.int
+    """The configuration version after the change."""
+    def __init__(
+        self,
+        *,
+        enabled: _builtins.bool = ...,
+        version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["enabled", b"enabled", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetRequestLoggingResponse: _TypeAlias = SetRequestLoggingResponse  # noqa: Y015

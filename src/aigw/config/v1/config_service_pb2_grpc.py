@@ -85,6 +85,11 @@ class ConfigServiceStub:
                 request_serializer=aigw_dot_config_dot_v1_dot_config__service__pb2.ListAuditEventsRequest.SerializeToString,
                 response_deserializer=aigw_dot_config_dot_v1_dot_config__service__pb2.ListAuditEventsResponse.FromString,
                 _registered_method=True)
+        self.SetRequestLogging = channel.unary_unary(
+                '/aigw.config.v1.ConfigService/SetRequestLogging',
+                request_serializer=aigw_dot_config_dot_v1_dot_config__service__pb2.SetRequestLoggingRequest.SerializeToString,
+                response_deserializer=aigw_dot_config_dot_v1_dot_config__service__pb2.SetRequestLoggingResponse.FromString,
+                _registered_method=True)
         self.WatchConfig = channel.unary_stream(
                 '/aigw.config.v1.ConfigService/WatchConfig',
                 request_serializer=aigw_dot_config_dot_v1_dot_config__service__pb2.WatchConfigRequest.SerializeToString,
@@ -164,6 +169,15 @@ class ConfigServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetRequestLogging(self, request, context):
+        """SetRequestLogging switches expanded logging (prompts and answers on the router's access
+        lines) on or off for every router at once, without a restart. Needs `aigw_admin`; recorded
+        in the audit trail.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def WatchConfig(self, request, context):
         """WatchConfig sends the whole configuration now, then again after every change, until the
         caller cancels. Each snapshot carries the version it reflects.
@@ -214,6 +228,11 @@ def add_ConfigServiceServicer_to_server(servicer, server):
                     servicer.ListAuditEvents,
                     request_deserializer=aigw_dot_config_dot_v1_dot_config__service__pb2.ListAuditEventsRequest.FromString,
                     response_serializer=aigw_dot_config_dot_v1_dot_config__service__pb2.ListAuditEventsResponse.SerializeToString,
+            ),
+            'SetRequestLogging': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetRequestLogging,
+                    request_deserializer=aigw_dot_config_dot_v1_dot_config__service__pb2.SetRequestLoggingRequest.FromString,
+                    response_serializer=aigw_dot_config_dot_v1_dot_config__service__pb2.SetRequestLoggingResponse.SerializeToString,
             ),
             'WatchConfig': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchConfig,
@@ -448,6 +467,33 @@ class ConfigService:
             '/aigw.config.v1.ConfigService/ListAuditEvents',
             aigw_dot_config_dot_v1_dot_config__service__pb2.ListAuditEventsRequest.SerializeToString,
             aigw_dot_config_dot_v1_dot_config__service__pb2.ListAuditEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetRequestLogging(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aigw.config.v1.ConfigService/SetRequestLogging',
+            aigw_dot_config_dot_v1_dot_config__service__pb2.SetRequestLoggingRequest.SerializeToString,
+            aigw_dot_config_dot_v1_dot_config__service__pb2.SetRequestLoggingResponse.FromString,
             options,
             channel_credentials,
             insecure,

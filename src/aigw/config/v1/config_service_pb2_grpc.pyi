@@ -63,6 +63,11 @@ class ConfigServiceStub:
     """GetConfig returns the whole configuration at one version."""
     ListAuditEvents: _grpc.UnaryUnaryMultiCallable[_config_service_pb2.ListAuditEventsRequest, _config_service_pb2.ListAuditEventsResponse]
     """ListAuditEvents lists who changed what and when, newest first."""
+    SetRequestLogging: _grpc.UnaryUnaryMultiCallable[_config_service_pb2.SetRequestLoggingRequest, _config_service_pb2.SetRequestLoggingResponse]
+    """SetRequestLogging switches expanded logging (prompts and answers on the router's access
+    lines) on or off for every router at once, without a restart. Needs `aigw_admin`; recorded
+    in the audit trail.
+    """
     WatchConfig: _grpc.UnaryStreamMultiCallable[_config_service_pb2.WatchConfigRequest, _config_service_pb2.WatchConfigResponse]
     """WatchConfig sends the whole configuration now, then again after every change, until the
     caller cancels. Each snapshot carries the version it reflects.
@@ -103,6 +108,11 @@ class ConfigServiceAsyncStub(ConfigServiceStub):
     """GetConfig returns the whole configuration at one version."""
     ListAuditEvents: _aio.UnaryUnaryMultiCallable[_config_service_pb2.ListAuditEventsRequest, _config_service_pb2.ListAuditEventsResponse]  # type: ignore[assignment]
     """ListAuditEvents lists who changed what and when, newest first."""
+    SetRequestLogging: _aio.UnaryUnaryMultiCallable[_config_service_pb2.SetRequestLoggingRequest, _config_service_pb2.SetRequestLoggingResponse]  # type: ignore[assignment]
+    """SetRequestLogging switches expanded logging (prompts and answers on the router's access
+    lines) on or off for every router at once, without a restart. Needs `aigw_admin`; recorded
+    in the audit trail.
+    """
     WatchConfig: _aio.UnaryStreamMultiCallable[_config_service_pb2.WatchConfigRequest, _config_service_pb2.WatchConfigResponse]  # type: ignore[assignment]
     """WatchConfig sends the whole configuration now, then again after every change, until the
     caller cancels. Each snapshot carries the version it reflects.
@@ -188,6 +198,17 @@ class ConfigServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_config_service_pb2.ListAuditEventsResponse, _abc.Awaitable[_config_service_pb2.ListAuditEventsResponse]]:
         """ListAuditEvents lists who changed what and when, newest first."""
+
+    @_abc_1.abstractmethod
+    def SetRequestLogging(
+        self,
+        request: _config_service_pb2.SetRequestLoggingRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_config_service_pb2.SetRequestLoggingResponse, _abc.Awaitable[_config_service_pb2.SetRequestLoggingResponse]]:
+        """SetRequestLogging switches expanded logging (prompts and answers on the router's access
+        lines) on or off for every router at once, without a restart. Needs `aigw_admin`; recorded
+        in the audit trail.
+        """
 
     @_abc_1.abstractmethod
     def WatchConfig(
