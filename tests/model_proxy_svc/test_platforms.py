@@ -225,6 +225,9 @@ async def test_cancelling_a_silent_stream_closes_the_upstream(
     assert record["ended_at"] - cancelled_at < 1.0
 
 
+_CLOSE_SEEN_WITHIN_S = 3.0
+
+
 async def test_first_token_timeout(
     proxy: Proxy, sim: BackgroundSimulator, platform: Platform
 ) -> None:
@@ -237,7 +240,9 @@ async def test_first_token_timeout(
     assert time.monotonic() - started < 2
     assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     assert "no first token within 0.3 s" in details(error)
-    await eventually(lambda: _first_disconnected(sim), timeout_s=1.5)
+    # The proxy closes at once; a simulator that has sent nothing yet notices only when it next
+    # checks the socket, which a loaded machine delays (the 1 s bound is tested on cancellation).
+    await eventually(lambda: _first_disconnected(sim), timeout_s=_CLOSE_SEEN_WITHIN_S)
 
 
 async def test_idle_timeout_after_some_chunks(
@@ -252,7 +257,7 @@ async def test_idle_timeout_after_some_chunks(
     assert "".join(c.text for c in received) == simulated_text(2)
     assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     assert "nothing arrived for 0.3 s" in details(error)
-    await eventually(lambda: _first_disconnected(sim), timeout_s=1.5)
+    await eventually(lambda: _first_disconnected(sim), timeout_s=_CLOSE_SEEN_WITHIN_S)
 
 
 @pytest.mark.parametrize("streamed", [True, False], ids=["stream", "unary"])
@@ -267,4 +272,4 @@ async def test_total_timeout(
     assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     assert "no complete answer within 0.5 s" in details(error)
     if not (streamed or platform is BEDROCK):  # boto3 cannot abandon a unary call
-        await eventually(lambda: _first_disconnected(sim), timeout_s=1.5)
+        await eventually(lambda: _first_disconnected(sim), timeout_s=_CLOSE_SEEN_WITHIN_S)
