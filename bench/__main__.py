@@ -31,13 +31,19 @@ FIGURES = ("switch", "ttft", "throughput", "tokens", "disconnect", "soak", "peer
 
 # Pure overhead; a model at a realistic pace; long answers; slow streams that stay open.
 ZERO = BackendSpec("zero-delay", tokens=16, tokens_per_second=0, first_token_delay_ms=0)
-REALISTIC = BackendSpec("realistic", tokens=32, tokens_per_second=75, first_token_delay_ms=50)
+# A short answer at a realistic pace: first token after 50 ms, then 75 tokens/s (~150 ms).
+REALISTIC = BackendSpec("realistic", tokens=8, tokens_per_second=75, first_token_delay_ms=50)
 LONG = BackendSpec("long", tokens=1_000_000, tokens_per_second=0, first_token_delay_ms=0)
 SLOW_TOKENS_PER_S = 1.0
 SLOW_TOKENS = 20
 
 
-async def run(sizes: scenarios.Sizes, figures: set[str], concurrencies: list[int]) -> Any:
+async def run(
+    sizes: scenarios.Sizes,
+    figures: set[str],
+    concurrencies: list[int],
+    partial: Path | None = None,
+) -> Any:
     slow = BackendSpec(
         "slow", SLOW_TOKENS, tokens_per_second=SLOW_TOKENS_PER_S, first_token_delay_ms=50
     )
@@ -48,7 +54,7 @@ async def run(sizes: scenarios.Sizes, figures: set[str], concurrencies: list[int
             loadgen = await LoadGenerator.start()
             try:
                 if "switch" in figures:
-                    _progress("feature switch")
+                    _progress("feature switch", result, partial)
                     result["feature_switch"] = await scenarios.feature_switch(
                         bench, sizes, (ZERO.name, REALISTIC.name)
                     )
@@ -59,18 +65,20 @@ async def run(sizes: scenarios.Sizes, figures: set[str], concurrencies: list[int
                         paths = await Paths.learn(bench, bench.backends[spec.name])
                         runs = []
                         for concurrency in concurrencies:
-                            _progress(f"TTFT {spec.name} c={concurrency}")
+                            _progress(f"TTFT {spec.name} c={concurrency}", result, partial)
                             runs.append(
-                                await scenarios.ttft(bench, loadgen, paths, sizes, concurrency)
+                                await scenarios.ttft(
+                                    loadgen, paths, sizes, concurrency, paced=spec is REALISTIC
+                                )
                             )
                         result["ttft"][spec.name] = runs
                 if "throughput" in figures:
-                    _progress("throughput c=32")
+                    _progress("throughput c=32", result, partial)
                     await bench.use(ZERO.name)
                     paths = await Paths.learn(bench, bench.backends[ZERO.name])
                     result["throughput"] = await scenarios.throughput(bench, loadgen, paths, sizes)
                 if "tokens" in figures:
-                    _progress("relayed tokens")
+                    _progress("relayed tokens", result, partial)
                     await bench.use(LONG.name)
                     paths = await Paths.learn(bench, bench.backends[LONG.name])
                     result["tokens"] = {
@@ -80,12 +88,14 @@ async def run(sizes: scenarios.Sizes, figures: set[str], concurrencies: list[int
                         ),
                     }
                 if "disconnect" in figures:
-                    _progress("disconnects")
+                    _progress("disconnects", result, partial)
                     await bench.use(REALISTIC.name)
                     paths = await Paths.learn(bench, bench.backends[REALISTIC.name])
                     result["disconnect"] = await scenarios.disconnects(loadgen, paths, sizes)
                 if "soak" in figures:
-                    _progress(f"{sizes.slow_streams} slow streams for {sizes.soak_s:g} s")
+                    _progress(
+                        f"{sizes.slow_streams} slow streams for {sizes.soak_s:g} s", result, partial
+                    )
                     await bench.use(slow.name)
                     paths = await Paths.learn(bench, bench.backends[slow.name])
                     result["slow_streams"] = await scenarios.slow_streams(
@@ -94,7 +104,7 @@ async def run(sizes: scenarios.Sizes, figures: set[str], concurrencies: list[int
                 if "peers" in figures:
                     from bench.peers.run import run_peers
 
-                    _progress("peers")
+                    _progress("peers", result, partial)
                     await bench.use(ZERO.name)
                     result["peers"] = await run_peers(bench, loadgen, sizes)
             finally:
@@ -103,8 +113,11 @@ async def run(sizes: scenarios.Sizes, figures: set[str], concurrencies: list[int
     return result
 
 
-def _progress(what: str) -> None:
+def _progress(what: str, result: dict[str, Any] | None = None, partial: Path | None = None) -> None:
     print(f"bench: {what}...", file=sys.stderr, flush=True)
+    if result is not None and partial is not None:
+        # What was measured so far survives a run that fails later.
+        partial.write_text(json.dumps(result, indent=2))
 
 
 def _machine() -> dict[str, Any]:
@@ -152,8 +165,8 @@ def main() -> None:
     if unknown := figures - set(FIGURES):
         parser.error(f"unknown figures: {', '.join(sorted(unknown))}")
     concurrencies = [int(c) for c in args.concurrency.split(",")]
-    result = asyncio.run(run(sizes, figures, concurrencies))
     args.out.mkdir(parents=True, exist_ok=True)
+    result = asyncio.run(run(sizes, figures, concurrencies, args.out / "partial.json"))
     table = markdown(result)
     (args.out / "latest.json").write_text(json.dumps(result, indent=2))
     (args.out / "latest.md").write_text(table)

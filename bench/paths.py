@@ -10,11 +10,13 @@ from typing import Any
 
 import httpx
 
+from aigw.modelproxy.v1 import model_proxy_service_pb2
 from aigw.router.v1 import router_service_pb2
 from bench.loadgen import grpc_job_request
-from bench.system import ABOVE, FEATURE, Backend, Bench
+from bench.system import ABOVE, FEATURE, Backend, Bench, model_target
 
 STREAM_COMPLETE = "/aigw.router.v1.RouterService/StreamComplete"
+STREAM_GENERATE = "/aigw.modelproxy.v1.ModelProxyService/StreamGenerate"
 _JSON = [["content-type", "application/json"]]
 
 
@@ -88,6 +90,8 @@ class Paths:
                 "stream": True,
             }
             job = self._http(self._bench.rest_port, "/v2/code/completions", body, auth=True)
+        elif path == "proxy":
+            job = self._proxy()
         else:
             completion = router_service_pb2.Completion(
                 feature=FEATURE,
@@ -95,6 +99,27 @@ class Paths:
             )
             job = self._grpc(completion)
         return {**job, **(load.fields() if load else {})}
+
+    def _proxy(self) -> dict[str, Any]:
+        """The model proxy alone (what the router sends it), to split aigw's cost by hop."""
+        body = self._direct_completion_body
+        generation = model_proxy_service_pb2.Generation(
+            target=model_target(self._backend), prompt=body.get("prompt", ABOVE)
+        )
+        parameters = generation.parameters
+        if "max_tokens" in body:
+            parameters.max_tokens = body["max_tokens"]
+        if "temperature" in body:
+            parameters.temperature = body["temperature"]
+        parameters.stop_sequences.extend(body.get("stop", []))
+        request = model_proxy_service_pb2.StreamGenerateRequest(generation=generation)
+        return {
+            "kind": "grpc",
+            "address": self._bench.suite.address("model_proxy_svc"),
+            "method": STREAM_GENERATE,
+            "request_b64": grpc_job_request(request.SerializeToString()),
+            "metadata": [],
+        }
 
     def text_completion(self, path: str, max_tokens: int, load: Load) -> dict[str, Any]:
         prompt = self._direct_completion_body.get("prompt", ABOVE)

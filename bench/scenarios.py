@@ -20,6 +20,8 @@ from bench.paths import Load, Paths
 from bench.system import Bench, cpu_s, rss_kib
 
 PATHS = ("direct", "rest", "grpc")
+# TTFT also measures the model proxy alone: what each hop adds.
+TTFT_PATHS = ("direct", "proxy", "grpc", "rest")
 
 
 @dataclass(frozen=True)
@@ -27,7 +29,10 @@ class Sizes:
     """How many requests each figure sends (`quick` for a smoke run)."""
 
     ttft_rounds: int = 5
+    # Requests per path and round, by concurrency: with the zero-delay backend, and with the
+    # realistic one (whose every request lasts ~150 ms).
     ttft_per_round: dict[int, int] | None = None
+    ttft_per_round_paced: dict[int, int] | None = None
     throughput_s: float = 10.0
     long_tokens: int = 20_000
     many_streams: int = 64
@@ -37,14 +42,18 @@ class Sizes:
     slow_streams: int = 2_000
     soak_s: float = 30.0
 
-    def per_round(self, concurrency: int) -> int:
-        table = self.ttft_per_round or {1: 40, 32: 320, 256: 768}
+    def per_round(self, concurrency: int, *, paced: bool = False) -> int:
+        if paced:
+            table = self.ttft_per_round_paced or {1: 20, 32: 128, 256: 512}
+        else:
+            table = self.ttft_per_round or {1: 40, 32: 320, 256: 768}
         return table.get(concurrency, concurrency * 4)
 
 
 QUICK = Sizes(
     ttft_rounds=1,
     ttft_per_round={1: 5, 32: 32, 256: 256},
+    ttft_per_round_paced={1: 5, 32: 32, 256: 256},
     throughput_s=1.0,
     long_tokens=500,
     many_streams=4,
@@ -87,23 +96,23 @@ async def feature_switch(bench: Bench, sizes: Sizes, names: tuple[str, str]) -> 
 
 
 async def ttft(
-    bench: Bench, loadgen: LoadGenerator, paths: Paths, sizes: Sizes, concurrency: int
+    loadgen: LoadGenerator, paths: Paths, sizes: Sizes, concurrency: int, *, paced: bool
 ) -> dict[str, Any]:
     """Time to first token per path, and what aigw adds over the direct call."""
-    samples: dict[str, list[list[Any]]] = {p: [] for p in PATHS}
-    cpu: dict[str, float] = dict.fromkeys(PATHS, 0.0)
-    wall: dict[str, float] = dict.fromkeys(PATHS, 0.0)
-    for name in PATHS:  # warm connections (and the load generator's pool) at this concurrency
+    samples: dict[str, list[list[Any]]] = {p: [] for p in TTFT_PATHS}
+    cpu: dict[str, float] = dict.fromkeys(TTFT_PATHS, 0.0)
+    wall: dict[str, float] = dict.fromkeys(TTFT_PATHS, 0.0)
+    for name in TTFT_PATHS:  # warm connections (and the load generator's pool) at this concurrency
         await loadgen.run(paths.code_completion(name, Load(concurrency, concurrency)))
     for _ in range(sizes.ttft_rounds):
-        for name in PATHS:
-            load = Load(concurrency, sizes.per_round(concurrency))
+        for name in TTFT_PATHS:
+            load = Load(concurrency, sizes.per_round(concurrency, paced=paced))
             result = await loadgen.run(paths.code_completion(name, load))
             samples[name] += result["samples"]
             cpu[name] += result["cpu_s"]
             wall[name] += result["wall_s"]
     rows: dict[str, Any] = {}
-    for name in PATHS:
+    for name in TTFT_PATHS:
         ok = _ok(samples[name])
         firsts = [s[1] * 1000 for s in ok]
         totals = [s[2] * 1000 for s in ok]
@@ -116,7 +125,7 @@ async def ttft(
             "loadgen_cpu_pct": 100 * cpu[name] / wall[name] if wall[name] else 0.0,
         }
     direct = rows["direct"]
-    for name in PATHS[1:]:
+    for name in TTFT_PATHS[1:]:
         rows[name]["added_ttft_p50_ms"] = rows[name]["ttft_p50_ms"] - direct["ttft_p50_ms"]
         rows[name]["added_ttft_p99_ms"] = rows[name]["ttft_p99_ms"] - direct["ttft_p99_ms"]
     return {"concurrency": concurrency, "paths": rows}

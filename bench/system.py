@@ -97,7 +97,6 @@ class Bench:
     token: str
     config: ConfigServiceAsyncStub
     router: RouterServiceAsyncStub
-    admin_metadata: list[tuple[str, str]]
     current: str = ""
 
     @property
@@ -115,12 +114,14 @@ class Bench:
     async def use(self, backend: str) -> float:
         """Point the feature at `backend`; the seconds until the router served from it."""
         model = self.backends[backend].model
+        # A fresh admin token each time: a run outlasts one (they live 5 minutes).
+        admin_metadata = tuple(await admin.admin_metadata(self.settings))
         started = time.perf_counter()
         await self.config.SetFeatureSetting(
             config_service_pb2.SetFeatureSettingRequest(
                 feature_setting=config_service_pb2.FeatureSetting(feature=FEATURE, models=[model])
             ),
-            metadata=tuple(self.admin_metadata),
+            metadata=admin_metadata,
             timeout=10,
         )
         request = router_service_pb2.StreamCompleteRequest(
@@ -156,7 +157,10 @@ async def running_bench(data_dir: Path, specs: list[BackendSpec]) -> AsyncIterat
     try:
         for spec, port in zip(specs, free_ports(len(specs)), strict=True):
             backends[spec.name] = await _start_backend(spec, port)
-        async with local_suite(data_dir) as suite:
+        # 2,000 streams to one model server need as many connections from the proxy (HTTP/1.1
+        # carries one stream per connection); the default pool (256) would queue the rest.
+        env = {"AIGW_MODEL_PROXY__MAX_CONNECTIONS_PER_ENDPOINT": "4096"}
+        async with local_suite(data_dir, env=env) as suite:
             # The admin commands read the suite's addresses from the environment.
             os.environ.update(suite.env)
             settings = Settings()
@@ -173,7 +177,6 @@ async def running_bench(data_dir: Path, specs: list[BackendSpec]) -> AsyncIterat
                     token=suite.demo_token(),
                     config=config_service_pb2_grpc.ConfigServiceStub(config_channel),
                     router=router_service_pb2_grpc.RouterServiceStub(router_channel),
-                    admin_metadata=await admin.admin_metadata(settings),
                 )
     finally:
         for backend in backends.values():
@@ -182,17 +185,19 @@ async def running_bench(data_dir: Path, specs: list[BackendSpec]) -> AsyncIterat
                 await backend.process.wait()
 
 
-def _model(backend: Backend) -> config_service_pb2.Model:
-    return config_service_pb2.Model(
+def model_target(backend: Backend) -> common_pb2.ModelTarget:
+    return common_pb2.ModelTarget(
         name=backend.model,
         family="codestral",
-        target=common_pb2.ModelTarget(
-            name=backend.model,
-            family="codestral",
-            platform=common_pb2.PLATFORM_OPENAI_COMPATIBLE,
-            endpoint=f"{backend.url}/v1",
-            identifier="aigw-simulator",
-        ),
+        platform=common_pb2.PLATFORM_OPENAI_COMPATIBLE,
+        endpoint=f"{backend.url}/v1",
+        identifier="aigw-simulator",
+    )
+
+
+def _model(backend: Backend) -> config_service_pb2.Model:
+    return config_service_pb2.Model(
+        name=backend.model, family="codestral", target=model_target(backend)
     )
 
 

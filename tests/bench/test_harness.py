@@ -15,7 +15,7 @@ async def test_quick_run_measures_every_path_without_errors() -> None:
     result = await run(QUICK, {"switch", "ttft", "disconnect"}, [1])
 
     ttft = result["ttft"]["zero-delay"][0]["paths"]
-    assert set(ttft) == {"direct", "rest", "grpc"}
+    assert set(ttft) == {"direct", "proxy", "grpc", "rest"}
     assert all(row["errors"] == {} and row["ttft_p50_ms"] > 0 for row in ttft.values())
     assert ttft["rest"]["added_ttft_p50_ms"] == pytest.approx(
         ttft["rest"]["ttft_p50_ms"] - ttft["direct"]["ttft_p50_ms"]

@@ -71,13 +71,23 @@ async def test_streamed_answer_with_finish_reason_and_usage(
     chunks = await _stream(proxy, platform.chat(sim))
 
     assert "".join(c.text for c in chunks) == simulated_text(TOKENS)
-    assert len(chunks) >= TOKENS  # relayed as produced, not buffered
     assert chunks[-1].finish_reason == common_pb2.FINISH_REASON_STOP
     assert chunks[-1].usage.output_tokens == TOKENS
     assert chunks[-1].usage.input_tokens == 2
     # The simulator marks the record completed just after its last write: poll, do not race.
     (record,) = await eventually(lambda: [r for r in _records(sim) if r["completed"]])
     assert record["stream"]
+
+
+async def test_a_paced_stream_is_relayed_as_produced(
+    proxy: Proxy, sim: BackgroundSimulator, platform: Platform
+) -> None:
+    # 100 ms between tokens: each reaches the caller before the next exists. (A model that
+    # outruns the caller has its queued tokens merged into fewer chunks.)
+    _configure(sim, tokens=3, tokens_per_second=10)
+    chunks = await _stream(proxy, platform.chat(sim))
+
+    assert [c.text for c in chunks if c.text] == [" tok0", " tok1", " tok2"]
 
 
 async def test_unary_answer(proxy: Proxy, sim: BackgroundSimulator, platform: Platform) -> None:
