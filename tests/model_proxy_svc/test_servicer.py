@@ -73,8 +73,8 @@ async def test_a_paced_stream_is_relayed_token_by_token(
 ) -> None:
     # 100 ms between tokens: each is relayed before the next exists; none waits to be merged.
     _slow(simulator, tokens=3, tokens_per_second=10)
-    call = proxy.stub.StreamGenerate(pb.StreamGenerateRequest(generation=prompt(simulator.endpoint)))
-    chunks = [c async for c in call]
+    request = pb.StreamGenerateRequest(generation=prompt(simulator.endpoint))
+    chunks = [c async for c in proxy.stub.StreamGenerate(request)]
 
     assert [c.text for c in chunks] == [" tok0", " tok1", " tok2"]
 
