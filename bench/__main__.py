@@ -14,6 +14,7 @@ import asyncio
 import dataclasses
 import json
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -34,8 +35,8 @@ ZERO = BackendSpec("zero-delay", tokens=16, tokens_per_second=0, first_token_del
 # A short answer at a realistic pace: first token after 50 ms, then 75 tokens/s (~150 ms).
 REALISTIC = BackendSpec("realistic", tokens=8, tokens_per_second=75, first_token_delay_ms=50)
 LONG = BackendSpec("long", tokens=1_000_000, tokens_per_second=0, first_token_delay_ms=0)
-SLOW_TOKENS_PER_S = 1.0
-SLOW_TOKENS = 20
+# Streams that stay open: one token a second, as long as the caller asks (max_tokens).
+SLOW = BackendSpec("slow", tokens=1_000_000, tokens_per_second=1.0, first_token_delay_ms=50)
 
 
 async def run(
@@ -44,9 +45,7 @@ async def run(
     concurrencies: list[int],
     partial: Path | None = None,
 ) -> Any:
-    slow = BackendSpec(
-        "slow", SLOW_TOKENS, tokens_per_second=SLOW_TOKENS_PER_S, first_token_delay_ms=50
-    )
+    slow = SLOW
     result: dict[str, Any] = {"machine": _machine(), "sizes": dataclasses.asdict(sizes)}
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as data_dir:
@@ -88,9 +87,10 @@ async def run(
                         ),
                     }
                 if "disconnect" in figures:
+                    # The slow backend: its streams are still running when the caller leaves.
                     _progress("disconnects", result, partial)
-                    await bench.use(REALISTIC.name)
-                    paths = await Paths.learn(bench, bench.backends[REALISTIC.name])
+                    await bench.use(slow.name)
+                    paths = await Paths.learn(bench, bench.backends[slow.name])
                     result["disconnect"] = await scenarios.disconnects(loadgen, paths, sizes)
                 if "soak" in figures:
                     _progress(
@@ -109,6 +109,10 @@ async def run(
                     result["peers"] = await run_peers(bench, loadgen, sizes)
             finally:
                 await loadgen.close()
+                if partial is not None:  # the services' logs, to explain any error counted
+                    logs = partial.parent / "logs"
+                    shutil.rmtree(logs, ignore_errors=True)
+                    shutil.copytree(Path(data_dir) / "logs", logs, dirs_exist_ok=True)
     result["elapsed_s"] = time.perf_counter() - started
     return result
 

@@ -10,12 +10,15 @@ decoding). A job:
 
     {"kind": "http", "host": ..., "port": ..., "path": ..., "headers": [[k, v], ...],
      "body": "...", "concurrency": 32, "requests": 640, "duration_s": null,
-     "mode": "stream" | "disconnect", "disconnect_after_s": 0.0, "request_id_prefix": "r1"}
+     "mode": "stream" | "disconnect", "disconnect_after_s": 0.0, "request_id_prefix": "r1",
+     "hold_s": null}
     {"kind": "grpc", "address": ..., "method": "/pkg.Svc/Method", "request_b64": ...,
      "metadata": [[k, v], ...], ...same load fields...}
 
 A sample is `[started_wall_s, ttft_s, total_s, bytes, error, closed_wall_s]`; `error` is None
-or a short text, `closed_wall_s` is when a "disconnect" job closed the stream.
+or a short text, `closed_wall_s` is when the client closed the stream: a "disconnect" job right
+after the first chunk (and `disconnect_after_s`), a job with `hold_s` once that many seconds
+have passed since the job began.
 """
 
 from __future__ import annotations
@@ -70,6 +73,12 @@ class _HttpPool:
             connection.writer.close()
 
 
+def _held_enough(job: dict[str, Any]) -> bool:
+    """A "hold_s" job closes every stream once that long has passed since the job began."""
+    hold_s = job.get("hold_s")
+    return hold_s is not None and time.perf_counter() - job["_started"] >= hold_s
+
+
 class _Runner:
     def __init__(self) -> None:
         self._pool = _HttpPool()
@@ -81,6 +90,7 @@ class _Runner:
         total = job.get("requests")
         duration_s = job.get("duration_s")
         started = time.perf_counter()
+        job["_started"] = started
         cpu_started = _cpu_s()
         end_at = started + duration_s if duration_s else None
         counter = iter(range(total if total is not None else 1 << 62))
@@ -144,10 +154,11 @@ class _Runner:
                         first = time.perf_counter() - started
                         if disconnect:
                             await asyncio.sleep(job.get("disconnect_after_s", 0.0))
-                            closed = time.time()
-                            connection.writer.close()
-                            connection = None
-                            break
+                    if disconnect or _held_enough(job):
+                        closed = time.time()
+                        connection.writer.close()
+                        connection = None
+                        break
                 elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
                     break
             error = None if status == 200 else f"HTTP {status}"
@@ -187,11 +198,12 @@ class _Runner:
                     first = time.perf_counter() - started
                     if disconnect:
                         await asyncio.sleep(job.get("disconnect_after_s", 0.0))
-                        closed = time.time()
-                        call.cancel()
-                        break
+                if disconnect or _held_enough(job):
+                    closed = time.time()
+                    call.cancel()
+                    break
         except grpc.aio.AioRpcError as exc:
-            error = exc.code().name
+            error = f"{exc.code().name}: {exc.details()}"[:80]
         return [wall, first, time.perf_counter() - started, received, error, closed]
 
     async def close(self) -> None:

@@ -30,6 +30,7 @@ class Load:
     mode: str = "stream"
     disconnect_after_s: float = 0.0
     request_id_prefix: str | None = None
+    hold_s: float | None = None
 
     def fields(self) -> dict[str, Any]:
         return {
@@ -39,6 +40,7 @@ class Load:
             "mode": self.mode,
             "disconnect_after_s": self.disconnect_after_s,
             "request_id_prefix": self.request_id_prefix,
+            "hold_s": self.hold_s,
         }
 
 
@@ -67,12 +69,15 @@ class Paths:
         async with httpx.AsyncClient(timeout=30) as client:
             await client.delete(f"{backend.url}/_simulator/requests")
             job = paths.code_completion("rest")
-            response = await client.post(
+            async with client.stream(
+                "POST",
                 f"{bench.suite.rest_url}{job['path']}",
                 content=job["body"],
                 headers=dict(job["headers"]),
-            )
-            response.raise_for_status()
+            ) as response:
+                response.raise_for_status()
+                async for _ in response.aiter_raw():
+                    break  # the request has reached the model: no need to wait for the end
             records = (await client.get(f"{backend.url}/_simulator/requests")).json()
         body = next(r["body"] for r in records if r["path"] == "/v1/completions")
         return cls(bench, backend, body)

@@ -86,16 +86,17 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append("")
     if soak := result.get("slow_streams"):
         lines += [
-            f"### {soak['streams']:,} concurrent slow streams for {soak['soak_s']:.0f} s "
-            f"(REST; errors: {_errors(soak['errors'])}, completed {soak['completed']:,})",
+            f"### {soak['streams']:,} concurrent slow streams (REST, 1 token/s): all open after "
+            f"{soak['ramp_s']:.0f} s, then held {soak['plateau_s']:.0f} s "
+            f"(held {soak['held_streams']:,}; errors: {_errors(soak['errors'])})",
             "",
-            "| service | before MiB | peak MiB | growth after first quarter MiB |",
+            "| service | before MiB | peak MiB | growth while all were open MiB |",
             "|---|---|---|---|",
         ]
         for service, peak in soak["peak_mib"].items():
             lines.append(
                 f"| {service} | {_f(soak['baseline_mib'][service], 0)} | {_f(peak, 0)} "
-                f"| {_f(soak['growth_after_first_quarter_mib'][service], 1)} |"
+                f"| {_f(soak['plateau_growth_mib'][service], 1)} |"
             )
         lines += [f"| **suite** | | **{_f(soak['suite_peak_mib'], 0)}** | |", ""]
     if switch := result.get("feature_switch"):
