@@ -86,9 +86,10 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append("")
     if soak := result.get("slow_streams"):
         lines += [
-            f"### {soak['streams']:,} concurrent slow streams (REST, 1 token/s): all open after "
-            f"{soak['ramp_s']:.0f} s, then held {soak['plateau_s']:.0f} s "
-            f"(held {soak['held_streams']:,}; errors: {_errors(soak['errors'])})",
+            f"### {soak['streams']:,} concurrent slow streams (REST, 1 token/s, 40 s each, "
+            f"then the next): all open after {soak['ramp_s']:.0f} s, then kept open "
+            f"{soak['plateau_s']:.0f} s ({soak['streams_opened']:,} streams; errors: "
+            f"{_errors(soak['errors'])})",
             "",
             "| service | before MiB | peak MiB | growth while all were open MiB |",
             "|---|---|---|---|",

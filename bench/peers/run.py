@@ -124,6 +124,9 @@ async def _measure(loadgen: LoadGenerator, job: dict[str, Any], sizes: Sizes) ->
     firsts = [s[1] * 1000 for s in one["samples"] if s[4] is None]
     ok = [s for s in many["samples"] if s[4] is None]
     errors = len(many["samples"]) - len(ok) + len(one["samples"]) - len(firsts)
+    if not firsts:
+        first_error = one["samples"][0][4] if one["samples"] else "no samples"
+        return {"note": f"not measured: every streamed request failed ({first_error})"}
     return {
         "ttft_p50_ms": percentile(firsts, 0.5),
         "ttft_p99_ms": percentile(firsts, 0.99),

@@ -147,6 +147,23 @@ async def test_connection_cut_mid_stream_is_unavailable(
     assert len(_records(sim)) == 1
 
 
+async def test_a_connection_cut_before_the_first_token_is_retried(
+    proxy: Proxy, sim: BackgroundSimulator, platform: Platform
+) -> None:
+    if platform is BEDROCK:
+        pytest.skip("boto3's broken streams are mapped by the Bedrock adapter, not retried")
+    # As a kept-alive connection the server closes just as the proxy reuses it.
+    _configure(sim, cut_after_tokens=0)
+    call = proxy.stub.StreamGenerate(pb.StreamGenerateRequest(generation=platform.chat(sim)))
+
+    received, error = await read_until_error(call)
+
+    assert received == []
+    assert error.code() == grpc.StatusCode.UNAVAILABLE
+    assert len(_records(sim)) == 3  # the first attempt and two retries (the default)
+    assert "gave up after 3 attempts" in details(error)
+
+
 @pytest.mark.parametrize("streamed", [True, False], ids=["stream", "unary"])
 async def test_retry_then_success_before_the_first_token(
     proxy: Proxy, sim: BackgroundSimulator, platform: Platform, streamed: bool
