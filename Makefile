@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 export AIGW_DATA_DIR ?= $(CURDIR)/.aigw
 
-.PHONY: run test lint format proto install clean bench
+.PHONY: run test lint format proto install clean bench bench-peers
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,9 +39,14 @@ format: $(INSTALLED)
 proto: $(INSTALLED)
 	$(BIN)/python scripts/gen_protos.py
 
-## bench: compare a streamed completion through aigw with a direct call to the simulator
+## bench: aigw vs direct calls to the simulator (docs/performance.md); BENCH_ARGS=--quick etc.
 bench: $(INSTALLED)
-	$(BIN)/python -m bench.stream_latency
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+## bench-peers: install LiteLLM and Portkey into .bench-peers/ (never into .venv), then compare
+bench-peers: $(INSTALLED)
+	bench/peers/install.sh
+	$(BIN)/python -m bench --only peers $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .aigw .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .aigw .pytest_cache .mypy_cache .ruff_cache .bench-peers

@@ -43,6 +43,10 @@ def create_server(
         # On Linux, several processes may share a port; scaling out a CPU-bound service is then
         # a matter of starting more of them.
         ("grpc.so_reuseport", 1),
+        # A burst of new streams (2,000 editors reconnecting) waits in gRPC's queue of calls
+        # not yet taken by the server loop; past 1,000 gRPC starts refusing them at random.
+        ("grpc.server.max_pending_requests", 10_000),
+        ("grpc.server.max_pending_requests_hard_limit", 20_000),
     ]
     return grpc.aio.server(
         interceptors=[

@@ -1,3 +1,6 @@
+from aigw_common.event_loop import use_uvloop
 from auth_svc.server import main
+
+use_uvloop()
 
 main()

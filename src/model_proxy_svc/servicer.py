@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from aigw.common.v1 import common_pb2
 from aigw.modelproxy.v1 import model_proxy_service_pb2 as pb
 from aigw.modelproxy.v1 import model_proxy_service_pb2_grpc as pb_grpc
+from aigw_common.coalescing import coalesced
 from aigw_common.errors import InvalidArgument
 from aigw_common.secrets_box import SecretsBox
 from aigw_common.settings import ModelProxySettings
@@ -70,7 +71,11 @@ class ModelProxyServicer(pb_grpc.ModelProxyServiceServicer):
         with self._limiter.slot(upstream.model_name, limit):
             # If the caller cancels, grpc closes this generator at its `yield`; aclosing then
             # closes the adapter's, whose `async with` closes the upstream HTTP response.
-            chunks = guarded_stream(lambda: provider.stream(generation), upstream, self._retries)
+            # A fast model outruns a gRPC message per token: what queued up goes as one.
+            chunks = coalesced(
+                guarded_stream(lambda: provider.stream(generation), upstream, self._retries),
+                _merged,
+            )
             async with aclosing(chunks):
                 async for chunk in chunks:
                     yield _chunk(chunk)
@@ -114,6 +119,13 @@ def _usage(usage: Usage | None) -> common_pb2.TokenUsage | None:
     if usage is None:
         return None
     return common_pb2.TokenUsage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens)
+
+
+def _merged(chunks: list[Chunk]) -> Chunk:
+    """Consecutive chunks as one: their text, and the last finish reason and usage."""
+    last = chunks[-1]
+    usage = next((c.usage for c in reversed(chunks) if c.usage is not None), None)
+    return Chunk("".join(c.text for c in chunks), last.finish_reason, usage)
 
 
 def _chunk(chunk: Chunk) -> pb.StreamGenerateResponse:

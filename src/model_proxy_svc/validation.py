@@ -82,6 +82,9 @@ def check_endpoint(endpoint: str, field: str) -> None:
         raise _invalid(field, "must not contain whitespace")
 
 
+_DEADLINE_MARGIN_S = 0.01
+
+
 def upstream_of(
     target: common_pb2.ModelTarget,
     *,
@@ -94,7 +97,10 @@ def upstream_of(
     limits = target.limits
     model_timeout_s = timeout_s = _seconds(limits.timeout) or settings.default_timeout_s
     if remaining_s is not None:
-        timeout_s = max(min(timeout_s, remaining_s), 0.001)
+        # Our clock ends the exchange just before the caller's does: the upstream is closed by
+        # us (with a clear error) instead of racing the caller's cancellation, whose second
+        # cancel could interrupt httpx while it closes the connection.
+        timeout_s = max(min(timeout_s, remaining_s - _DEADLINE_MARGIN_S), 0.001)
     azure = None
     if target.platform == common_pb2.PLATFORM_AZURE_OPENAI:
         options = target.azure

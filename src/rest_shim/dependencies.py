@@ -10,12 +10,14 @@ from aigw_common.settings import Settings
 from rest_shim.router_client import RouterClient
 
 
-def _settings(request: Request) -> Settings:
+# `async def`: FastAPI runs plain `def` dependencies on a worker thread, two thread hops per
+# request for what is an attribute read.
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def _router(request: Request) -> RouterClient:
+async def _router(request: Request) -> RouterClient:
     router: RouterClient = request.app.state.router
     return router
 

@@ -10,6 +10,7 @@ cancels the model's work.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
 
 import grpc
 import structlog
@@ -17,6 +18,7 @@ from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from aigw.router.v1 import router_service_pb2
+from aigw_common.coalescing import coalesced
 
 TEXT_STREAM_MEDIA_TYPE = "text/event-stream"
 
@@ -41,9 +43,17 @@ class RouterStream:
         return self._head[0].served_by if self._head else router_service_pb2.ServedBy()
 
     async def chunks(self) -> AsyncIterator[Chunk]:
-        """Every chunk, from the first; raises grpc.aio.AioRpcError when the router fails."""
+        """Every chunk, from the first; raises grpc.aio.AioRpcError when the router fails.
+
+        Chunks that queue up while the HTTP client reads slower than the router writes come
+        as one (their text joined), so a fast stream is not capped by per-write costs."""
         for chunk in self._head:
             yield chunk
+        async with aclosing(coalesced(self._rest(), _merged)) as rest:
+            async for chunk in rest:
+                yield chunk
+
+    async def _rest(self) -> AsyncIterator[Chunk]:
         while True:
             read = await self._call.read()
             if not isinstance(read, Chunk):  # grpc.aio.EOF
@@ -92,6 +102,19 @@ class CancellingStreamingResponse(StreamingResponse):
             await super().__call__(scope, receive, send)
         finally:
             self._stream.cancel()
+
+
+def _merged(chunks: list[Chunk]) -> Chunk:
+    """Consecutive router chunks as one: their text, the last finish reason and usage."""
+    merged = Chunk(text="".join(chunk.text for chunk in chunks))
+    for chunk in chunks:
+        if chunk.finish_reason:
+            merged.finish_reason = chunk.finish_reason
+        if chunk.HasField("usage"):
+            merged.usage.CopyFrom(chunk.usage)
+        if chunk.HasField("served_by") and not merged.HasField("served_by"):
+            merged.served_by.CopyFrom(chunk.served_by)
+    return merged
 
 
 def log_stream_failure(error: grpc.aio.AioRpcError) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import TYPE_CHECKING
 
 import grpc
@@ -14,6 +15,7 @@ from aigw.modelproxy.v1 import model_proxy_service_pb2
 from aigw.router.v1 import router_service_pb2, router_service_pb2_grpc
 from aigw_common.catalog import Feature
 from aigw_common.channels import downstream_timeout
+from aigw_common.coalescing import coalesced
 from aigw_common.errors import AigwError, UpstreamUnavailable
 from aigw_common.grpc_errors import from_rpc_error
 from aigw_common.settings import CustomModelsSettings
@@ -83,21 +85,25 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
             # Holds back only text that may turn out to be a fence or a repeated suffix.
             answer = prompt.postprocessing.start()
             started = False
+            # When the caller reads slower than the proxy writes, what queued up goes on as
+            # one message (and through post-processing once).
+            chunks = coalesced(aiter(call), _merged)
             try:
-                async for chunk in call:
-                    last = chunk.finish_reason != common_pb2.FINISH_REASON_UNSPECIFIED
-                    text = answer.feed(chunk.text) + (answer.finish() if last else "")
-                    if not (text or last or chunk.HasField("usage")):
-                        continue
-                    response = router_service_pb2.StreamCompleteResponse(
-                        text=text, finish_reason=chunk.finish_reason
-                    )
-                    if chunk.HasField("usage"):
-                        response.usage.CopyFrom(chunk.usage)
-                    if not started:
-                        response.served_by.CopyFrom(_served_by(model))
-                        started = True
-                    yield response
+                async with aclosing(chunks):
+                    async for chunk in chunks:
+                        last = chunk.finish_reason != common_pb2.FINISH_REASON_UNSPECIFIED
+                        text = answer.feed(chunk.text) + (answer.finish() if last else "")
+                        if not (text or last or chunk.HasField("usage")):
+                            continue
+                        response = router_service_pb2.StreamCompleteResponse(
+                            text=text, finish_reason=chunk.finish_reason
+                        )
+                        if chunk.HasField("usage"):
+                            response.usage.CopyFrom(chunk.usage)
+                        if not started:
+                            response.served_by.CopyFrom(_served_by(model))
+                            started = True
+                        yield response
                 return
             except grpc.aio.AioRpcError as rpc_error:
                 error = from_rpc_error(rpc_error)
@@ -190,6 +196,20 @@ def _verbatim(completion: router_service_pb2.Completion) -> model_proxy_service_
     else:
         generation.prompt = completion.prompt
     return generation
+
+
+def _merged(
+    chunks: list[model_proxy_service_pb2.StreamGenerateResponse],
+) -> model_proxy_service_pb2.StreamGenerateResponse:
+    """Consecutive proxy chunks as one: their text, the last finish reason and usage."""
+    merged = model_proxy_service_pb2.StreamGenerateResponse(
+        text="".join(chunk.text for chunk in chunks), finish_reason=chunks[-1].finish_reason
+    )
+    for chunk in reversed(chunks):
+        if chunk.HasField("usage"):
+            merged.usage.CopyFrom(chunk.usage)
+            break
+    return merged
 
 
 def _should_fall_back(error: AigwError, number: int, attempts: list[_Attempt]) -> bool:

@@ -56,7 +56,6 @@ async def test_stream_generate_relays_the_whole_answer(
     ]
 
     assert "".join(c.text for c in chunks) == simulated_text(SIM_TOKENS)
-    assert len(chunks) == SIM_TOKENS  # relayed token by token, not buffered
     *head, last = chunks
     assert all(c.finish_reason == common_pb2.FINISH_REASON_UNSPECIFIED for c in head)
     assert not any(c.HasField("usage") for c in head)
@@ -67,6 +66,17 @@ async def test_stream_generate_relays_the_whole_answer(
     (record,) = _records(simulator)
     assert record["stream"] is True
     assert record["completed"] is True
+
+
+async def test_a_paced_stream_is_relayed_token_by_token(
+    proxy: Proxy, simulator: BackgroundSimulator
+) -> None:
+    # 100 ms between tokens: each is relayed before the next exists; none waits to be merged.
+    _slow(simulator, tokens=3, tokens_per_second=10)
+    request = pb.StreamGenerateRequest(generation=prompt(simulator.endpoint))
+    chunks = [c async for c in proxy.stub.StreamGenerate(request)]
+
+    assert [c.text for c in chunks] == [" tok0", " tok1", " tok2"]
 
 
 @pytest.mark.parametrize("make", [chat, prompt], ids=["chat", "prompt"])
@@ -185,9 +195,10 @@ async def test_caller_deadline_closes_the_upstream_response(
     proxy: Proxy, simulator: BackgroundSimulator
 ) -> None:
     _slow(simulator, tokens=1000, tokens_per_second=50)
-    call = proxy.stub.StreamGenerate(
-        pb.StreamGenerateRequest(generation=prompt(simulator.endpoint)), timeout=0.3
-    )
+    generation = prompt(simulator.endpoint)
+    # vLLM's completions default to 16 tokens (0.32 s here): ask for all 1000 (20 s).
+    generation.parameters.max_tokens = 1000
+    call = proxy.stub.StreamGenerate(pb.StreamGenerateRequest(generation=generation), timeout=0.3)
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         _ = [c async for c in call]
     error = caught.value

@@ -158,6 +158,12 @@ def transport_error(error: httpx.HTTPError, upstream: Upstream) -> UpstreamError
             "the server is running",
             metadata=metadata,
         )
+    if isinstance(error, httpx.ReadError | httpx.WriteError | httpx.RemoteProtocolError):
+        # Typically a kept-alive connection the server closed as we reused it. Retried like a
+        # failed connect (the OpenAI SDK does the same), and only ever before the first token.
+        return RetryableUpstreamError(
+            f"{subject}: the connection to the server failed ({reason})", metadata=metadata
+        )
     if isinstance(error, httpx.PoolTimeout):
         return UpstreamUnavailable(
             f"{subject}: every connection to the server is busy; raise "

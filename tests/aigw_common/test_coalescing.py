@@ -1,0 +1,108 @@
+"""coalesced(): items pass alone while the consumer keeps up, and merged when they queue up."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+
+import pytest
+
+from aigw_common.coalescing import coalesced
+
+
+def _join(items: list[str]) -> str:
+    return "".join(items)
+
+
+class _Source:
+    """An async generator fed by the test, that records whether it was closed."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[str | Exception | None] = asyncio.Queue()
+        self.closed = asyncio.Event()
+        self.pulled = 0
+
+    async def items(self) -> AsyncIterator[str]:
+        try:
+            while (item := await self.queue.get()) is not None:
+                if isinstance(item, Exception):
+                    raise item
+                self.pulled += 1
+                yield item
+        finally:
+            self.closed.set()
+
+
+async def test_items_pass_alone_when_the_consumer_keeps_up() -> None:
+    source = _Source()
+    relay = coalesced(source.items(), _join)
+    for item in ("a", "b", "c"):
+        source.queue.put_nowait(item)
+        assert await anext(relay) == item
+    source.queue.put_nowait(None)
+    assert [item async for item in relay] == []
+
+
+async def test_items_that_queued_up_come_merged_in_order() -> None:
+    source = _Source()
+    relay = coalesced(source.items(), _join)
+    source.queue.put_nowait("a")
+    assert await anext(relay) == "a"
+    for item in ("b", "c", "d"):
+        source.queue.put_nowait(item)
+    await asyncio.sleep(0.01)  # the reader takes them while nobody consumes
+    assert source.pulled == 4
+    assert await anext(relay) == "bcd"
+    source.queue.put_nowait(None)
+    assert [item async for item in relay] == []
+
+
+async def test_an_error_comes_after_the_items_before_it() -> None:
+    source = _Source()
+    relay = coalesced(source.items(), _join)
+    for item in ("a", "b", ValueError("broken")):
+        source.queue.put_nowait(item)
+    assert await anext(relay) == "ab"
+    with pytest.raises(ValueError, match="broken"):
+        await anext(relay)
+
+
+async def test_closing_the_relay_closes_the_source_before_returning() -> None:
+    source = _Source()
+    relay = coalesced(source.items(), _join)
+    source.queue.put_nowait("a")
+    async with aclosing(relay):
+        assert await anext(relay) == "a"
+    assert source.closed.is_set()
+
+
+async def test_cancelling_the_consumer_closes_the_source() -> None:
+    source = _Source()
+
+    async def consume() -> None:
+        async with aclosing(coalesced(source.items(), _join)) as relay:
+            async for _ in relay:
+                pass
+
+    task = asyncio.create_task(consume())
+    source.queue.put_nowait("a")
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert source.closed.is_set()
+
+
+async def test_a_full_backlog_stops_the_reader_until_the_consumer_takes_it() -> None:
+    source = _Source()
+    relay = coalesced(source.items(), _join, max_backlog=3)
+    source.queue.put_nowait("a")
+    assert await anext(relay) == "a"
+    for item in "bcdefgh":
+        source.queue.put_nowait(item)
+    await asyncio.sleep(0.01)
+    assert source.pulled == 4  # "a", then three: the reader waits for room
+    assert await anext(relay) == "bcd"
+    source.queue.put_nowait(None)
+    assert "".join([item async for item in relay]) == "efgh"

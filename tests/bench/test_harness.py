@@ -1,0 +1,29 @@
+"""The benchmark harness runs end to end (tiny counts; its figures are not asserted)."""
+
+from __future__ import annotations
+
+import pytest
+from bench.__main__ import run
+from bench.report import markdown
+from bench.scenarios import QUICK
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.mark.timeout(180)
+async def test_quick_run_measures_every_path_without_errors() -> None:
+    result = await run(QUICK, {"switch", "ttft", "disconnect"}, [1])
+
+    ttft = result["ttft"]["zero-delay"][0]["paths"]
+    assert set(ttft) == {"direct", "proxy", "grpc", "rest"}
+    assert all(row["errors"] == {} and row["ttft_p50_ms"] > 0 for row in ttft.values())
+    assert ttft["rest"]["added_ttft_p50_ms"] == pytest.approx(
+        ttft["rest"]["ttft_p50_ms"] - ttft["direct"]["ttft_p50_ms"]
+    )
+    # Every closed stream was seen closed upstream, matched by its request id.
+    for row in result["disconnect"].values():
+        assert row["upstream_closed"] == row["disconnects"] == QUICK.disconnects
+    assert result["feature_switch"]["switches"] == QUICK.switches
+    table = markdown(result)
+    assert "| 1 | rest |" in table
+    assert "feature switch < 1 s" in table
