@@ -6,6 +6,9 @@ import httpx
 
 from aigw_common.settings import ModelProxySettings
 
+# vLLM's server (uvicorn) closes a connection idle for 5 s, httpx's default expiry is the same
+# 5 s: a connection could be reused just as the server closed it. Forget idle ones first.
+_KEEPALIVE_EXPIRY_S = 4.0
 _USER_AGENT = "aigw-model-proxy"
 
 
@@ -51,7 +54,11 @@ class HttpClients:
                 write=settings.default_timeout_s,
                 pool=settings.default_timeout_s,
             ),
-            limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
+            limits=httpx.Limits(
+                max_connections=limit,
+                max_keepalive_connections=limit,
+                keepalive_expiry=_KEEPALIVE_EXPIRY_S,
+            ),
             headers={"User-Agent": _USER_AGENT},
             # Proxies and certificates come from settings, never from the process environment.
             trust_env=False,
