@@ -9,6 +9,9 @@ import httpx
 from aigw_common.settings import ModelProxySettings
 from aigw_common.tracing import outgoing_headers
 
+# vLLM's server (uvicorn) closes a connection idle for 5 s, httpx's default expiry is the same
+# 5 s: a connection could be reused just as the server closed it. Forget idle ones first.
+_KEEPALIVE_EXPIRY_S = 4.0
 _USER_AGENT = "aigw-model-proxy"
 
 
@@ -56,7 +59,11 @@ class HttpClients:
                 write=settings.default_timeout_s,
                 pool=settings.default_timeout_s,
             ),
-            limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
+            limits=httpx.Limits(
+                max_connections=limit,
+                max_keepalive_connections=limit,
+                keepalive_expiry=_KEEPALIVE_EXPIRY_S,
+            ),
             headers={"User-Agent": _USER_AGENT},
             # The model server continues the trace (vLLM exports its own spans when set up to).
             event_hooks={"request": [_add_trace_headers]},
