@@ -123,7 +123,7 @@ class Paths:
             "address": self._bench.suite.address("model_proxy_svc"),
             "method": STREAM_GENERATE,
             "request_b64": grpc_job_request(request.SerializeToString()),
-            "metadata": [],
+            "metadata": [["authorization", f"Bearer {self._bench.service_token}"]],
         }
 
     def text_completion(self, path: str, max_tokens: int, load: Load) -> dict[str, Any]:

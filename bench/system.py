@@ -27,6 +27,7 @@ from aigw.config.v1 import config_service_pb2, config_service_pb2_grpc
 from aigw.router.v1 import router_service_pb2, router_service_pb2_grpc
 from aigw_cli import admin
 from aigw_cli.local_suite import LocalSuite, free_ports, local_suite
+from aigw_common import scopes
 from aigw_common.settings import Settings
 
 if TYPE_CHECKING:
@@ -95,6 +96,8 @@ class Bench:
     backends: dict[str, Backend]
     settings: Settings
     token: str
+    # What aigw's own services send model_proxy_svc, for the path that calls it directly.
+    service_token: str
     config: ConfigServiceAsyncStub
     router: RouterServiceAsyncStub
     current: str = ""
@@ -175,6 +178,9 @@ async def running_bench(data_dir: Path, specs: list[BackendSpec]) -> AsyncIterat
                     backends=backends,
                     settings=settings,
                     token=suite.demo_token(),
+                    service_token=(
+                        await admin.issue_token(settings, "bench", [scopes.SERVICE], 3600)
+                    ).token,
                     config=config_service_pb2_grpc.ConfigServiceStub(config_channel),
                     router=router_service_pb2_grpc.RouterServiceStub(router_channel),
                 )
