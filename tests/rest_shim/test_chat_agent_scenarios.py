@@ -88,11 +88,11 @@ async def ask(
     gateway: Gateway,
     payload: dict[str, Any],
     scopes: tuple[str, ...] = ALL_TOOL_SCOPES,
-    **headers: str,
+    headers: dict[str, str] | None = None,
 ) -> tuple[int, list[dict[str, Any]]]:
     """The status and, for a 200, the events without the closing usage event (checked)."""
     response = await gateway.http.post(
-        "/v2/chat/agent", json=payload, headers={**gateway.headers(*scopes), **headers}
+        "/v2/chat/agent", json=payload, headers={**gateway.headers(*scopes), **(headers or {})}
     )
     if response.status_code != 200:
         return response.status_code, [response.json()]
@@ -491,7 +491,9 @@ async def test_17_18_commit_reader_needs_its_feature_flag(
         gateway, {"chunks": ["I need the commit.\nAction: commit_reader\nAction Input: 1a2b3c4"]}
     )
 
-    status, events = await ask(gateway, body(gateway), **{"X-Gitlab-Enabled-Feature-Flags": flags})
+    status, events = await ask(
+        gateway, body(gateway), headers={"X-Gitlab-Enabled-Feature-Flags": flags}
+    )
 
     assert (status, events) == (200, expected)
     listed = "commit_reader" in system_text(model_request(gateway))
@@ -515,7 +517,9 @@ async def test_19_20_tools_follow_scopes_and_gitlab_version(
     script(gateway, {"chunks": ["I need the MR.\nAction: merge_request_reader\nAction Input: !7"]})
     scopes = ("duo_chat", "ask_issue", "documentation_search", "ask_merge_request")
 
-    status, events = await ask(gateway, body(gateway), scopes, **{"X-Gitlab-Version": version})
+    status, events = await ask(
+        gateway, body(gateway), scopes, headers={"X-Gitlab-Version": version}
+    )
 
     assert (status, events) == (200, expected)
     assert tools in system_text(model_request(gateway))
