@@ -147,6 +147,18 @@ class FastApiSettings(_Section):
     metrics_port: int = Field(default=8082, ge=0, le=65535)
     docs_url: str | None = None
     openapi_url: str | None = None
+    # Abuse limits, decided before a request reaches a route (rest_shim/http_server.py,
+    # rest_shim/admission.py): time to send a request head (at most max_header_bytes of URL
+    # and headers, else 431), then its body; idle time between
+    # requests on a kept-alive connection; open connections, of which the last
+    # `health_headroom` serve /monitoring/* only; and a request body's size (413 beyond).
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    max_header_bytes: int = Field(default=64 * 1024, gt=0)
+    body_timeout_s: float = Field(default=30.0, gt=0)
+    keep_alive_timeout_s: int = Field(default=5, gt=0)
+    max_connections: int = Field(default=4096, gt=0)
+    health_headroom: int = Field(default=32, ge=0)
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
 
 
 class MetricsSettings(_Section):

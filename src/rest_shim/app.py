@@ -17,7 +17,10 @@ from aigw_common.metrics import start_metrics_server
 from aigw_common.settings import Settings
 from aigw_common.tracing import configure_tracing
 from rest_shim.access_log import AccessLogMiddleware
+from rest_shim.admission import AdmissionMiddleware
+from rest_shim.disconnect import CancelOnDisconnectMiddleware
 from rest_shim.errors import install_error_handlers
+from rest_shim.http_server import server_options
 from rest_shim.middleware import RequestIdMiddleware
 from rest_shim.openai_compat import routes as openai_routes
 from rest_shim.router_client import RouterClient
@@ -31,6 +34,7 @@ from rest_shim.routes import (
     prompts,
     user_access_token,
 )
+from rest_shim.streaming import install_aborted_stream_log_filter
 
 # Streams still running at shutdown get this long to finish before they are cut.
 _SHUTDOWN_GRACE_S = 10
@@ -72,10 +76,20 @@ def build_app(
         redoc_url=None,
     )
     app.state.settings = settings
+    install_aborted_stream_log_filter()
     if router_channel is not None:
         app.state.router = RouterClient(router_channel)
     if auth_channel is not None:
         app.state.auth = user_access_token.AuthClient(auth_channel)
+    # Innermost first. Admission refuses from the head alone (connection headroom, credential,
+    # size) before a body is read; CORS answers preflights (which carry no credential) first.
+    app.add_middleware(CancelOnDisconnectMiddleware)
+    app.add_middleware(
+        AdmissionMiddleware,
+        max_body_bytes=settings.fastapi.max_body_bytes,
+        require_credential=not settings.auth.bypass_external,
+        openai_paths={route.path for route in openai_routes.router.routes},  # type: ignore[attr-defined]
+    )
     # As GitLab's gateway: any origin may POST (IDE webviews call it directly).
     app.add_middleware(
         CORSMiddleware, allow_origins=["*"], allow_methods=["POST"], allow_headers=["*"]
@@ -118,6 +132,7 @@ def main() -> None:
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=_SHUTDOWN_GRACE_S,
+            **server_options(settings.fastapi),
         )
     finally:
         metrics_server.close()

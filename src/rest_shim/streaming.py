@@ -2,13 +2,16 @@
 
 The first text is awaited before the response starts, so an error the router reports up front
 (bad token, feature off, model down) still gets its proper HTTP status. After that the status is
-sent and a failure can only be reported inside the stream (or end it early). Whatever ends the
-response (the last chunk, an error, the client going away) cancels the router call, which
-cancels the model's work.
+sent and a failure can only be reported inside the stream, in the route's own format: never as
+an answer that merely ends early. Formats without an error event (GitLab's raw text streams)
+abort the response instead: HTTP/1.1 closes the connection without the terminating chunk, which
+every HTTP client reports as an incomplete body. Whatever ends the response (the last chunk, an
+error, the client going away) cancels the router call, which cancels the model's work.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
 from typing import Protocol
@@ -20,6 +23,7 @@ from starlette.types import Receive, Scope, Send
 
 from aigw.router.v1 import router_service_pb2
 from aigw_common.coalescing import coalesced
+from rest_shim.access_log import note_failure
 
 TEXT_STREAM_MEDIA_TYPE = "text/event-stream"
 
@@ -122,11 +126,31 @@ def _merged(chunks: list[Chunk]) -> Chunk:
     return merged
 
 
+class StreamAborted(Exception):
+    """Raised out of a started response to abort it: the server closes the connection without
+    ending the body properly, so the client cannot take the cut-off answer for a whole one."""
+
+
+class AbortedStreamLogFilter(logging.Filter):
+    """Drops uvicorn's "Exception in ASGI application" traceback for a deliberate abort (ASGI
+    has no other way to abort a started response; the shim has logged why already)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], StreamAborted))
+
+
+def install_aborted_stream_log_filter() -> None:
+    server_log = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, AbortedStreamLogFilter) for f in server_log.filters):
+        server_log.addFilter(AbortedStreamLogFilter())
+
+
 def log_stream_failure(error: grpc.aio.AioRpcError) -> None:
-    """Note a failure after the response started (its status is already sent)."""
-    _log.warning(
-        "stream ended early", code=error.code().name, error=error.details() or error.code().name
-    )
+    """Note a failure after the response started (its status is already sent), in the log and
+    on the request's access line."""
+    reason = error.code().name
+    note_failure(reason)
+    _log.warning("stream ended early", code=reason, error=error.details() or reason)
 
 
 def text_stream_response(stream: RouterStream) -> StreamingResponse:
@@ -141,6 +165,8 @@ async def _raw_text(stream: RouterStream) -> AsyncIterator[bytes]:
             if chunk.text:
                 yield chunk.text.encode()
     except grpc.aio.AioRpcError as error:
+        # Raw text has no error event: a cut-off answer must not end like a whole one.
         log_stream_failure(error)
+        raise StreamAborted(error.code().name) from None
     finally:
         stream.cancel()

@@ -27,6 +27,7 @@ from aigw_common.errors import AigwError
 from aigw_common.grpc_server import add_standard_services, bind, create_server, set_serving
 from aigw_common.settings import Settings
 from rest_shim.app import build_app
+from rest_shim.http_server import server_options
 from tests.router_svc import conftest as router_fixtures
 
 if TYPE_CHECKING:
@@ -72,6 +73,8 @@ class RouterDouble(router_service_pb2_grpc.RouterServiceServicer):
         self.text = "    return a + b\n"
         self.chunks = ["    return", " a + b", "\n"]
         self.chunk_delay_s = 0.0
+        # Complete only: how long the whole answer takes.
+        self.complete_delay_s = 0.0
         self.error: Exception | None = None
         # Stream only: raise `error` after this many text chunks (None: before any).
         self.error_after_chunks: int | None = None
@@ -94,6 +97,11 @@ class RouterDouble(router_service_pb2_grpc.RouterServiceServicer):
         self._record(request.completion, context)
         if self.error is not None:
             raise self.error
+        try:
+            await asyncio.sleep(self.complete_delay_s)
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
         return router_service_pb2.CompleteResponse(
             text=self.text,
             finish_reason=common_pb2.FINISH_REASON_STOP,
@@ -214,8 +222,15 @@ async def served(app: FastAPI, *, lifespan: Literal["on", "off"] = "off") -> Asy
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
+    # The production listener's limits (rest_shim.http_server), with the app's own settings.
+    limits = app.state.settings.fastapi
     config = uvicorn.Config(
-        app, lifespan=lifespan, log_config=None, access_log=False, timeout_graceful_shutdown=1
+        app,
+        lifespan=lifespan,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=1,
+        **server_options(limits),
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))

@@ -80,17 +80,29 @@ async def test_unreachable_router_is_inference_failed(settings: Settings) -> Non
     assert response.json() == {"detail": INFERENCE_FAILED}
 
 
-async def test_failure_after_the_stream_started_ends_the_stream(
-    client: httpx.AsyncClient, router: RunningRouter
+async def test_failure_after_the_stream_started_aborts_the_raw_text_stream(
+    shim_url: str, router: RunningRouter
 ) -> None:
     router.fail_with(errors.UpstreamUnavailable("model server went away"), after_chunks=2)
+    received: list[bytes] = []
 
-    response = await client.post(
-        "/v2/code/completions", json=completion_body(stream=True), headers=AUTH_HEADERS
-    )
+    async with (
+        httpx.AsyncClient(base_url=shim_url) as http,
+        http.stream(
+            "POST", "/v2/code/completions", json=completion_body(stream=True), headers=AUTH_HEADERS
+        ) as response,
+    ):
+        assert response.status_code == 200
+        # The connection closes without the terminating chunk: no client takes it for whole.
+        with pytest.raises(httpx.RemoteProtocolError):
+            await _read_into(response, received)
 
-    assert response.status_code == 200
-    assert response.text == "".join(router.servicer.chunks[:2])
+    assert b"".join(received).decode() == "".join(router.servicer.chunks[:2])
+
+
+async def _read_into(response: httpx.Response, received: list[bytes]) -> None:
+    async for piece in response.aiter_raw():
+        received.append(piece)
 
 
 def test_validation_detail_names_nested_fields_without_echoing_input() -> None:

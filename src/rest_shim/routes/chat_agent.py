@@ -37,7 +37,7 @@ from rest_shim.errors import INFERENCE_FAILED, router_error
 from rest_shim.model_coordinates import custom_model
 from rest_shim.router_client import AgentCall, forwarded_metadata
 from rest_shim.routes.agent_schema import AgentMessage, AgentRequest, ScratchpadStep, ToolAction
-from rest_shim.streaming import CancellingStreamingResponse
+from rest_shim.streaming import CancellingStreamingResponse, log_stream_failure
 
 FEATURE = "duo_chat"
 NDJSON_MEDIA_TYPE = "application/x-ndjson; charset=utf-8"
@@ -182,9 +182,8 @@ async def _lines(
             yield _event_line(event, model)
             event = await call.read()
     except grpc.aio.AioRpcError as rpc_error:
-        error = from_rpc_error(rpc_error)
-        _log.warning("chat stream failed", reason=error.reason, error=error.message)
-        yield _error_event(error)
+        log_stream_failure(rpc_error)
+        yield _error_event(from_rpc_error(rpc_error))
     finally:
         call.cancel()
 

@@ -23,7 +23,9 @@ from sse_starlette import ServerSentEvent
 from aigw.router.v1 import router_service_pb2
 from aigw_common.errors import InvalidArgument
 from aigw_common.languages import language_of
+from aigw_common.request_context import request_id_var
 from rest_shim.dependencies import Router
+from rest_shim.errors import INFERENCE_FAILED
 from rest_shim.router_client import forwarded_metadata
 from rest_shim.routes.code_completions import platform_name
 from rest_shim.routes.v3_schema import (
@@ -126,8 +128,9 @@ async def _sse_events(stream: RouterStream) -> AsyncIterator[bytes]:
                 yield _sse("content_chunk", delta)
         yield _sse("stream_end", None)
     except grpc.aio.AioRpcError as error:
-        # No stream_end: the client sees the answer end unfinished.
+        # An error event and no stream_end: the client sees the answer end unfinished.
         log_stream_failure(error)
+        yield _sse("error", {"message": f"{INFERENCE_FAILED} (request id {request_id_var.get()})"})
     finally:
         stream.cancel()
 
