@@ -25,7 +25,7 @@ from aigw_common.errors import InvalidArgument
 from aigw_common.languages import language_of
 from rest_shim.dependencies import Router
 from rest_shim.router_client import forwarded_metadata
-from rest_shim.routes.code_completions import platform_name
+from rest_shim.routes.served_by import platform_name
 from rest_shim.routes.v3_schema import (
     CodeEditorCompletion,
     CodeEditorGeneration,
