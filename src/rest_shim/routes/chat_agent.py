@@ -13,7 +13,6 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-import grpc
 import structlog
 from fastapi import APIRouter, Request, Response
 from starlette.responses import StreamingResponse
@@ -22,7 +21,6 @@ from aigw.common.v1 import common_pb2
 from aigw.router.v1 import router_service_pb2
 from aigw_common.errors import (
     AigwError,
-    FeatureUnavailable,
     InvalidArgument,
     PermissionDenied,
     ResourceExhausted,
@@ -30,13 +28,12 @@ from aigw_common.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from aigw_common.grpc_errors import from_rpc_error
 from rest_shim.dependencies import AppSettings, Router
-from rest_shim.errors import INFERENCE_FAILED
+from rest_shim.errors import gitlab_words
 from rest_shim.model_coordinates import custom_model
 from rest_shim.router_client import forwarded_metadata
 from rest_shim.routes.agent_schema import AgentMessage, AgentRequest
-from rest_shim.streaming import CancellingStreamingResponse, RouterStream
+from rest_shim.streaming import CancellingStreamingResponse, RouterStream, log_stream_failure
 
 FEATURE = "duo_chat"
 NDJSON_MEDIA_TYPE = "application/x-ndjson; charset=utf-8"
@@ -150,18 +147,18 @@ async def _events(stream: RouterStream) -> AsyncIterator[bytes]:
         if usage is not None:
             tokens = {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens}
             yield _event("usage", {"usage": {model: tokens}})
-    except grpc.aio.AioRpcError as rpc_error:
-        error = from_rpc_error(rpc_error)
-        _log.warning("chat stream failed", reason=error.reason, error=error.message)
+    except AigwError as error:
+        log_stream_failure(error)
         yield _error_event(error)
     finally:
         stream.cancel()
 
 
 def _error_event(error: AigwError) -> bytes:
-    # Model and transport details stay in the log; operator settings are the caller's to know.
-    message = error.message if isinstance(error, FeatureUnavailable) else INFERENCE_FAILED
-    return _event("error", {"message": message, "retryable": isinstance(error, _RETRYABLE)})
+    # The words GitLab's table gives this error: model and transport details stay in the log.
+    return _event(
+        "error", {"message": gitlab_words(error), "retryable": isinstance(error, _RETRYABLE)}
+    )
 
 
 def _event(kind: str, data: dict[str, Any]) -> bytes:
