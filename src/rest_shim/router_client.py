@@ -6,7 +6,7 @@ grpc.aio.AioRpcError: routes and their error tables deal in domain errors only."
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import grpc
 from fastapi import Request
@@ -21,6 +21,10 @@ from rest_shim.streaming import RouterStream, open_stream
 COMPLETION_TIMEOUT_S = 60.0
 READINESS_TIMEOUT_S = 1.0
 LIST_TIMEOUT_S = 5.0
+
+AgentCall = grpc.aio.UnaryStreamCall[
+    router_service_pb2.StreamAgentRequest, router_service_pb2.StreamAgentResponse
+]
 
 # A route's own 403 message, or how to make it from the router's refusal.
 Forbidden = str | Callable[[AigwError], str]
@@ -106,6 +110,25 @@ class RouterClient:
             timeout=COMPLETION_TIMEOUT_S,
         )
 
+    async def open_agent(
+        self,
+        request: router_service_pb2.StreamAgentRequest,
+        metadata: grpc.aio.Metadata,
+        *,
+        forbidden: Forbidden,
+    ) -> tuple[AgentStream, router_service_pb2.StreamAgentResponse | None]:
+        """A started StreamAgent call and its first event (None: the router sent none); raises
+        like `complete` when the router fails before that. The caller must cancel the stream
+        when done."""
+        call = self._router.StreamAgent(request, metadata=metadata, timeout=COMPLETION_TIMEOUT_S)
+        try:
+            first = await call.read()
+        except grpc.aio.AioRpcError as error:
+            call.cancel()
+            raise _worded(from_rpc_error(error), forbidden) from None
+        event = first if isinstance(first, router_service_pb2.StreamAgentResponse) else None
+        return AgentStream(call), event
+
     async def serving(self) -> bool:
         """Whether the router reports SERVING for its overall health; raises the domain error
         when it cannot be asked."""
@@ -116,6 +139,24 @@ class RouterClient:
         except grpc.aio.AioRpcError as error:
             raise from_rpc_error(error) from None
         return response.status == health_pb2.HealthCheckResponse.SERVING
+
+
+class AgentStream:
+    """The events of a started StreamAgent call after its first."""
+
+    def __init__(self, call: AgentCall) -> None:
+        self._call = call
+
+    async def events(self) -> AsyncIterator[router_service_pb2.StreamAgentResponse]:
+        """The remaining events; raises the domain error the router reported when it fails."""
+        try:
+            async for event in self._call:
+                yield event
+        except grpc.aio.AioRpcError as error:
+            raise from_rpc_error(error) from None
+
+    def cancel(self) -> None:
+        self._call.cancel()
 
 
 def _worded(error: AigwError, forbidden: Forbidden) -> AigwError:

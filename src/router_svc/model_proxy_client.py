@@ -3,7 +3,7 @@ reported (aigw_common.errors), never as grpc.aio.AioRpcError."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 import grpc
 
@@ -29,7 +29,7 @@ class ModelProxyClient:
 
     async def stream(
         self, generation: pb.Generation, *, timeout_s: float
-    ) -> AsyncIterator[pb.StreamGenerateResponse]:
+    ) -> AsyncGenerator[pb.StreamGenerateResponse, None]:
         """The answer's chunks within `timeout_s`, or the proxy's domain error. Closing the
         generator (the router's caller went away) cancels the call, which makes the proxy close
         the model server's response."""

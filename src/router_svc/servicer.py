@@ -12,13 +12,18 @@ from aigw.common.v1 import common_pb2
 from aigw.config.v1 import config_service_pb2
 from aigw.modelproxy.v1 import model_proxy_service_pb2
 from aigw.router.v1 import router_service_pb2, router_service_pb2_grpc
+from aigw_common import catalog
 from aigw_common.catalog import Feature
 from aigw_common.coalescing import coalesced
 from aigw_common.deadlines import call_timeout
-from aigw_common.errors import UpstreamUnavailable
+from aigw_common.errors import AigwError
 from aigw_common.settings import CustomModelsSettings
 from aigw_prompts import PostProcessing, prepare_check
-from router_svc.authentication import current_principal, require_scope
+from router_svc.agent.request import check_agent_request
+from router_svc.agent.step import ProxyStream, agent_attempts, run_step
+from router_svc.agent.tools import Caller, offered_tools
+from router_svc.attempts import served_by, should_fall_back
+from router_svc.authentication import TRIAL_PRINCIPAL, current_principal, require_scope
 from router_svc.completion_request import check_completion
 from router_svc.config_cache import ConfigCache
 from router_svc.custom_models import custom_model
@@ -34,6 +39,8 @@ _log = structlog.get_logger(__name__)
 
 _Attempt = tuple[config_service_pb2.Model, PreparedPrompt]
 _VERBATIM = "verbatim"
+# The feature whose models, scope and switches Duo Chat's agent uses.
+AGENT_FEATURE = "duo_chat"
 
 
 class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
@@ -81,13 +88,11 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
             started = False
             # When the caller reads slower than the proxy writes, what queued up goes on as
             # one message (and through post-processing once). Our caller going away closes
-            # this generator, which closes the proxy's stream, which cancels its call.
-            chunks = coalesced(
-                self._proxy.stream(
-                    prompt.generation, timeout_s=self._timeout(model, prompt, context)
-                ),
-                _merged,
+            # this generator, which closes the proxy stream, which cancels its call.
+            proxied = self._proxy.stream(
+                prompt.generation, timeout_s=self._timeout(model, prompt, context)
             )
+            chunks = coalesced(proxied, _merged)
             try:
                 async with aclosing(chunks):
                     async for chunk in chunks:
@@ -101,14 +106,44 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
                         if chunk.HasField("usage"):
                             response.usage.CopyFrom(chunk.usage)
                         if not started:
-                            response.served_by.CopyFrom(_served_by(model))
+                            response.served_by.CopyFrom(served_by(model))
                             started = True
                         yield response
                 return
-            except UpstreamUnavailable:
-                if started or number == len(attempts):
+            except AigwError as error:
+                if started or not should_fall_back(error, number, len(attempts)):
                     raise
                 _log.warning("model unavailable; trying fallback", model=model.name)
+
+    async def StreamAgent(
+        self, request: router_service_pb2.StreamAgentRequest, context: Context
+    ) -> AsyncIterator[router_service_pb2.StreamAgentResponse]:
+        extra_scopes = check_agent_request(request)
+        feature = catalog.feature(AGENT_FEATURE)
+        principal = require_scope(feature.scope, feature.name)
+        for scope in extra_scopes:
+            require_scope(scope, feature.name)
+        if request.HasField("custom_model"):
+            models = [custom_model(request.custom_model, enabled=self._custom_models.enabled)]
+        else:
+            models = self._config.models_for(feature.name)
+        caller = Caller(
+            scopes=principal.scopes,
+            gitlab_version=request.gitlab_version,
+            feature_flags=frozenset(request.feature_flags),
+            trial=principal is TRIAL_PRINCIPAL,
+        )
+        tools = offered_tools(caller)
+        attempts = agent_attempts(request, models, tools)
+
+        def open_call(model: config_service_pb2.Model, prompt: PreparedPrompt) -> ProxyStream:
+            return self._proxy.stream(
+                prompt.generation, timeout_s=self._timeout(model, prompt, context)
+            )
+
+        async with aclosing(run_step(attempts, tools, open_call)) as events:
+            async for event in events:
+                yield event
 
     async def ListModels(
         self, request: router_service_pb2.ListModelsRequest, context: Context
@@ -124,8 +159,8 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
                 response = await self._proxy.generate(
                     prompt.generation, timeout_s=self._timeout(model, prompt, context)
                 )
-            except UpstreamUnavailable:
-                if number == len(attempts):
+            except AigwError as error:
+                if not should_fall_back(error, number, len(attempts)):
                     raise
                 _log.warning("model unavailable; trying fallback", model=model.name)
                 continue
@@ -133,7 +168,7 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
                 text=prompt.postprocessing.apply(response.text),
                 finish_reason=response.finish_reason,
                 usage=response.usage,
-                served_by=_served_by(model),
+                served_by=served_by(model),
             )
         raise AssertionError("a plan always has at least one attempt")  # pragma: no cover
 
@@ -204,9 +239,3 @@ def _merged(
             merged.usage.CopyFrom(chunk.usage)
             break
     return merged
-
-
-def _served_by(model: config_service_pb2.Model) -> router_service_pb2.ServedBy:
-    return router_service_pb2.ServedBy(
-        model=model.name, family=model.family, platform=model.target.platform
-    )
