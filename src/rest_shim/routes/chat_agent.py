@@ -63,11 +63,10 @@ async def agent(
     payload: AgentRequest, request: Request, settings: AppSettings, client: Router
 ) -> Response:
     """The agent's next move for the conversation's last user message, as NDJSON events."""
+    agent_request = _agent_request(payload, request, settings)
     try:
         stream, first = await client.open_agent(
-            _agent_request(payload, request, settings),
-            forwarded_metadata(request),
-            forbidden=_forbidden,
+            agent_request, forwarded_metadata(request), forbidden=_forbidden
         )
     except InvalidArgument as error:
         raise _validation_error(error) from None
