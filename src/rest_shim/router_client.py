@@ -150,7 +150,12 @@ class AgentStream:
     async def events(self) -> AsyncIterator[router_service_pb2.StreamAgentResponse]:
         """The remaining events; raises the domain error the router reported when it fails."""
         try:
-            async for event in self._call:
+            # read() only: the first event was read so, and gRPC refuses to mix it with
+            # iterating the call.
+            while True:
+                event = await self._call.read()
+                if not isinstance(event, router_service_pb2.StreamAgentResponse):  # EOF
+                    return
                 yield event
         except grpc.aio.AioRpcError as error:
             raise from_rpc_error(error) from None

@@ -27,6 +27,16 @@ class ModelProxyClient:
         except grpc.aio.AioRpcError as error:
             raise from_rpc_error(error) from None
 
+    async def whole_as_stream(
+        self, generation: pb.Generation, *, timeout_s: float
+    ) -> AsyncGenerator[pb.StreamGenerateResponse, None]:
+        """Generate's whole answer as a one-chunk stream, for model servers whose streaming is
+        broken (AIGW_CUSTOM_MODELS__DISABLE_STREAMING)."""
+        whole = await self.generate(generation, timeout_s=timeout_s)
+        yield pb.StreamGenerateResponse(
+            text=whole.text, finish_reason=whole.finish_reason, usage=whole.usage
+        )
+
     async def stream(
         self, generation: pb.Generation, *, timeout_s: float
     ) -> AsyncGenerator[pb.StreamGenerateResponse, None]:

@@ -137,9 +137,10 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
         attempts = agent_attempts(request, models, tools)
 
         def open_call(model: config_service_pb2.Model, prompt: PreparedPrompt) -> ProxyStream:
-            return self._proxy.stream(
-                prompt.generation, timeout_s=self._timeout(model, prompt, context)
-            )
+            timeout_s = self._timeout(model, prompt, context)
+            if self._custom_models.disable_streaming:
+                return self._proxy.whole_as_stream(prompt.generation, timeout_s=timeout_s)
+            return self._proxy.stream(prompt.generation, timeout_s=timeout_s)
 
         async with aclosing(run_step(attempts, tools, open_call)) as events:
             async for event in events:
