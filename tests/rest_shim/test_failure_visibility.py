@@ -83,7 +83,7 @@ async def test_a_raw_text_stream_that_fails_midway_is_aborted_not_ended(
     assert received.decode() == "".join(router.servicer.chunks[:2])
     access = [r for r in caplog.records if r.name == "aigw.access"]
     assert access
-    assert access[-1].msg["failure"] == "UNAVAILABLE"  # type: ignore[index]
+    assert access[-1].msg["failure"] == "UPSTREAM_UNAVAILABLE"  # type: ignore[index]
     # A deliberate abort logs the shim's warning, not uvicorn's traceback.
     assert not [r for r in caplog.records if r.exc_info]
 

@@ -16,18 +16,16 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import grpc
 from fastapi import APIRouter, Request, Response
 from sse_starlette import ServerSentEvent
 
 from aigw.router.v1 import router_service_pb2
-from aigw_common.errors import InvalidArgument
+from aigw_common.errors import AigwError, InvalidArgument
 from aigw_common.languages import language_of
-from aigw_common.request_context import request_id_var
 from rest_shim.dependencies import Router
-from rest_shim.errors import INFERENCE_FAILED
+from rest_shim.errors import gitlab_words
 from rest_shim.router_client import forwarded_metadata
-from rest_shim.routes.code_completions import platform_name
+from rest_shim.routes.served_by import platform_name
 from rest_shim.routes.v3_schema import (
     CodeEditorCompletion,
     CodeEditorGeneration,
@@ -127,10 +125,10 @@ async def _sse_events(stream: RouterStream) -> AsyncIterator[bytes]:
                 delta = {"choices": [{"delta": {"content": chunk.text}, "index": 0}]}
                 yield _sse("content_chunk", delta)
         yield _sse("stream_end", None)
-    except grpc.aio.AioRpcError as error:
+    except AigwError as error:
         # An error event and no stream_end: the client sees the answer end unfinished.
         log_stream_failure(error)
-        yield _sse("error", {"message": f"{INFERENCE_FAILED} (request id {request_id_var.get()})"})
+        yield _sse("error", {"message": gitlab_words(error)})
     finally:
         stream.cancel()
 
