@@ -9,10 +9,14 @@ from typing import TYPE_CHECKING
 import grpc
 
 from aigw_common.interceptors import outgoing_context_interceptors
+from aigw_common.settings import DEFAULT_MAX_MESSAGE_BYTES
 from aigw_common.tls import channel_credentials
 
 if TYPE_CHECKING:
     from aigw_common.settings import TlsSettings
+
+KEEPALIVE_TIME_MS = 5_000
+KEEPALIVE_TIMEOUT_MS = 5_000
 
 
 def open_channel(
@@ -30,11 +34,24 @@ def open_channel(
     ones.
     """
     options: list[tuple[str, str | int]] = [
-        # Find dead peers on idle channels (the config watch can be quiet for hours).
-        ("grpc.keepalive_time_ms", 30_000),
-        ("grpc.keepalive_timeout_ms", 10_000),
+        # Find a dead or frozen peer (SIGSTOP, a lost host) within seconds, on a busy channel
+        # as on an idle one (the config watch can be quiet for hours): a ping every
+        # KEEPALIVE_TIME_MS, unanswered for KEEPALIVE_TIMEOUT_MS, fails the calls on it.
+        ("grpc.keepalive_time_ms", KEEPALIVE_TIME_MS),
+        ("grpc.keepalive_timeout_ms", KEEPALIVE_TIMEOUT_MS),
+        # The timeout that actually bounds an unanswered ping in gRPC >= 1.5x (the keepalive
+        # one alone left a frozen peer's calls waiting for their deadline).
+        ("grpc.http2.ping_timeout_ms", KEEPALIVE_TIMEOUT_MS),
         ("grpc.keepalive_permit_without_calls", 1),
-        ("grpc.max_receive_message_length", 8 * 1024 * 1024),
+        # gRPC stops pinging after two pings without data unless told otherwise; a stream
+        # waiting on a slow model sends no data for long.
+        ("grpc.http2.max_pings_without_data", 0),
+        # A restarted peer is reached again within a second of listening: gRPC's default
+        # backoff grows to 120 s, and a connect attempt to a frozen listener may take 20 s.
+        ("grpc.initial_reconnect_backoff_ms", 100),
+        ("grpc.max_reconnect_backoff_ms", 1_000),
+        ("grpc.min_reconnect_backoff_ms", 2_000),
+        ("grpc.max_receive_message_length", DEFAULT_MAX_MESSAGE_BYTES),
     ]
     if retry_methods:
         service_config = {

@@ -69,6 +69,10 @@ def from_rpc_error(error: grpc.aio.AioRpcError) -> errors.AigwError:
     sees grpc.aio.AioRpcError."""
     error_info, field = _details(error)
     cls = _CLASS_BY_REASON.get(error_info.reason) if error_info else None
+    if cls is None and error_info is None and error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        # gRPC's own refusal (a message over the size limit), not a service's rate limit: the
+        # answer could not be carried, which is the upstream's failure, never the caller's 429.
+        cls = errors.UpstreamError
     if cls is None:
         cls = _CLASS_BY_CODE.get(error.code(), errors.AigwError)
     message = error.details() or error.code().name

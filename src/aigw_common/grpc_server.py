@@ -14,6 +14,7 @@ import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from aigw_common.channels import KEEPALIVE_TIME_MS
 from aigw_common.event_loop import use_uvloop
 from aigw_common.interceptors import ErrorMappingInterceptor, RequestContextInterceptor
 from aigw_common.interceptors.server_metrics import ServerMetricsInterceptor
@@ -44,8 +45,9 @@ def create_server(
     shared = [
         ("grpc.max_send_message_length", settings.max_message_bytes),
         ("grpc.max_receive_message_length", settings.max_message_bytes),
-        # Clients ping idle channels every 30 s (see channels.py); allow that without GOAWAY.
-        ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+        # Clients ping every few seconds to find a frozen peer (channels.py), with or without
+        # calls; allow that without GOAWAY ("too many pings").
+        ("grpc.http2.min_ping_interval_without_data_ms", KEEPALIVE_TIME_MS // 2),
         ("grpc.keepalive_permit_without_calls", 1),
         # On Linux, several processes may share a port; scaling out a CPU-bound service is then
         # a matter of starting more of them.

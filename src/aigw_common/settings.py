@@ -39,6 +39,9 @@ class LoggingSettings(_Section):
     allow_verbose_header: bool = False
 
 
+DEFAULT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+
+
 class GrpcServiceSettings(_Section):
     """Where one gRPC service listens (`bind`, `port`) and where its clients reach it (`host`)."""
 
@@ -47,7 +50,7 @@ class GrpcServiceSettings(_Section):
     port: int = Field(ge=0, le=65535)
     reflection: bool = False
     grace_period_s: float = Field(default=10.0, ge=0)
-    max_message_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
+    max_message_bytes: int = Field(default=DEFAULT_MAX_MESSAGE_BYTES, gt=0)
     max_concurrent_rpcs: int | None = Field(default=None, gt=0)
 
     @property

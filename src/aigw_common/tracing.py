@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
+from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -55,17 +56,22 @@ def tracer() -> trace.Tracer:
 
 @contextmanager
 def server_span(name: str, carrier: Mapping[str, str]) -> Iterator[trace.Span]:
-    """A SERVER span for one incoming call, a child of the trace context in `carrier`."""
+    """A SERVER span for one incoming call, a child of the trace context in `carrier`, current
+    while the call runs. The caller sets the status from the gRPC code the call ended with.
+
+    A streaming call's generator may be closed from another task (gRPC closes it when the
+    caller cancels); the span's context is then not current there and is left alone, instead
+    of OpenTelemetry's "Failed to detach context" traceback for an expected cancellation."""
     parent = propagate.extract(carrier)
-    with tracer().start_as_current_span(
-        name,
-        context=parent,
-        kind=trace.SpanKind.SERVER,
-        record_exception=False,
-        # The caller sets the status from the gRPC code the call ended with.
-        set_status_on_exception=False,
-    ) as span:
+    span = tracer().start_span(name, context=parent, kind=trace.SpanKind.SERVER)
+    current = trace.set_span_in_context(span, parent)
+    token = otel_context.attach(current)
+    try:
         yield span
+    finally:
+        span.end()
+        if otel_context.get_current() is current:
+            otel_context.detach(token)
 
 
 def outgoing_headers() -> dict[str, str]:

@@ -11,7 +11,11 @@ taken, `DELETE` drops them. REPLY is
 `{"chunks": ["Thought: ...", "Final An", "swer: Hi"]}` with, optionally,
 `"honour_stop": false` (answer past a stop sequence, as a server that ignores `stop`),
 `"fail_status": 500, "fail_body": {...}` (answer with that HTTP error instead),
-`"error_after_chunks": N` (send vLLM's in-band error after N chunks).
+`"error_after_chunks": N` (send vLLM's in-band error after N chunks),
+`"stall_after_chunks": N` (go silent after N chunks, connection kept),
+`"cut_after_chunks": N` (drop the connection after N chunks),
+`"first_chunk_delay_s": S`, `"chunks_per_second": R` (the reply's own pace; fault tests kill
+and freeze services mid-stream).
 """
 
 from __future__ import annotations
@@ -42,6 +46,10 @@ class ScriptedReply(BaseModel):
     fail_status: int = Field(default=0, ge=0, le=599)
     fail_body: dict[str, Any] | None = None
     error_after_chunks: int | None = Field(default=None, ge=0)
+    stall_after_chunks: int | None = Field(default=None, ge=0)
+    cut_after_chunks: int | None = Field(default=None, ge=0)
+    first_chunk_delay_s: float | None = Field(default=None, ge=0, le=600)
+    chunks_per_second: float | None = Field(default=None, ge=0)
 
     def failure(self) -> Response | None:
         """The HTTP error to answer with instead of the reply, if scripted."""
@@ -79,8 +87,17 @@ class ScriptedReply(BaseModel):
             finish_reason=finish_reason,
             stop_reason=stop_reason,
             prompt_tokens=prompt_tokens,
-            pace=pace,
+            pace=Pace(
+                pace.first_token_delay_s
+                if self.first_chunk_delay_s is None
+                else self.first_chunk_delay_s,
+                pace.tokens_per_second
+                if self.chunks_per_second is None
+                else self.chunks_per_second,
+            ),
             error_after_tokens=self.error_after_chunks,
+            stall_after_tokens=self.stall_after_chunks,
+            cut_after_tokens=self.cut_after_chunks,
         )
 
 

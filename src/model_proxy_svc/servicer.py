@@ -10,6 +10,7 @@ from aigw.modelproxy.v1 import model_proxy_service_pb2 as pb
 from aigw.modelproxy.v1 import model_proxy_service_pb2_grpc as pb_grpc
 from aigw_common.coalescing import coalesced
 from aigw_common.errors import InvalidArgument
+from aigw_common.message_size import text_pieces
 from aigw_common.request_rules import check_target
 from aigw_common.secrets_box import SecretsBox
 from aigw_common.settings import ModelProxySettings
@@ -74,7 +75,10 @@ class ModelProxyServicer(pb_grpc.ModelProxyServiceServicer):
             )
             async with aclosing(chunks):
                 async for chunk in chunks:
-                    yield _chunk(chunk)
+                    *before, last = text_pieces(chunk.text, self._settings.max_message_bytes)
+                    for piece in before:
+                        yield pb.StreamGenerateResponse(text=piece)
+                    yield _chunk(chunk, last)
 
     async def ListProviderModels(
         self, request: pb.ListProviderModelsRequest, context: Context
@@ -124,7 +128,7 @@ def _merged(chunks: list[Chunk]) -> Chunk:
     return Chunk("".join(c.text for c in chunks), last.finish_reason, usage)
 
 
-def _chunk(chunk: Chunk) -> pb.StreamGenerateResponse:
+def _chunk(chunk: Chunk, text: str) -> pb.StreamGenerateResponse:
     return pb.StreamGenerateResponse(
-        text=chunk.text, finish_reason=chunk.finish_reason, usage=_usage(chunk.usage)
+        text=text, finish_reason=chunk.finish_reason, usage=_usage(chunk.usage)
     )

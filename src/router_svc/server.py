@@ -44,6 +44,7 @@ async def build_server(
         ModelProxyClient(proxy_channel),
         default_timeout_s=settings.model_proxy.default_timeout_s,
         custom_models=settings.custom_models,
+        max_message_bytes=settings.router.max_message_bytes,
     )
     return await build_grpc_server(
         settings.router,

@@ -17,7 +17,8 @@ from aigw_common.catalog import Feature
 from aigw_common.coalescing import coalesced
 from aigw_common.deadlines import call_timeout
 from aigw_common.errors import AigwError
-from aigw_common.settings import CustomModelsSettings
+from aigw_common.message_size import text_pieces
+from aigw_common.settings import DEFAULT_MAX_MESSAGE_BYTES, CustomModelsSettings
 from aigw_prompts import PostProcessing, prepare_check
 from router_svc.agent.request import check_agent_request
 from router_svc.agent.step import ProxyStream, agent_attempts, run_step
@@ -56,11 +57,13 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
         proxy: ModelProxyClient,
         default_timeout_s: float,
         custom_models: CustomModelsSettings | None = None,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     ) -> None:
         self._config = config
         self._proxy = proxy
         self._default_timeout_s = default_timeout_s
         self._custom_models = custom_models or CustomModelsSettings()
+        self._max_message_bytes = max_message_bytes
 
     async def Complete(
         self, request: router_service_pb2.CompleteRequest, context: Context
@@ -100,15 +103,19 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
                         text = answer.feed(chunk.text) + (answer.finish() if last else "")
                         if not (text or last or chunk.HasField("usage")):
                             continue
-                        response = router_service_pb2.StreamCompleteResponse(
-                            text=text, finish_reason=chunk.finish_reason
-                        )
-                        if chunk.HasField("usage"):
-                            response.usage.CopyFrom(chunk.usage)
-                        if not started:
-                            response.served_by.CopyFrom(served_by(model))
-                            started = True
-                        yield response
+                        # Text too large for one message goes in several; the last carries
+                        # the finish reason and usage.
+                        pieces = text_pieces(text, self._max_message_bytes)
+                        for index, piece in enumerate(pieces):
+                            response = router_service_pb2.StreamCompleteResponse(text=piece)
+                            if index == len(pieces) - 1:
+                                response.finish_reason = chunk.finish_reason
+                                if chunk.HasField("usage"):
+                                    response.usage.CopyFrom(chunk.usage)
+                            if not started:
+                                response.served_by.CopyFrom(served_by(model))
+                                started = True
+                            yield response
                 return
             except AigwError as error:
                 if started or not should_fall_back(error, number, len(attempts)):
