@@ -87,6 +87,11 @@ def agent_attempts(
                 metadata={"model": model.name, "family": model.family},
             ) from None
         prompt.generation.target.CopyFrom(model.target)
+        # The prompt's 4096 is a default; the operator's limit for the model wins.
+        limit = model.target.limits.max_output_tokens
+        parameters = prompt.generation.parameters
+        if 0 < limit < parameters.max_tokens:
+            parameters.max_tokens = limit
         attempts.append(Attempt(model, prompt))
     return attempts
 
