@@ -74,7 +74,8 @@ def agent_attempts(
     tools: Sequence[ToolDefinition],
 ) -> list[Attempt]:
     """The model request for each model in turn; InvalidArgument when a model's family has no
-    agent prompt."""
+    agent prompt (only a model described in the request can: config_svc assigns duo_chat to
+    chat-capable families only, and each has one)."""
     attempts = []
     for model in models:
         try:
