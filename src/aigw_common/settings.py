@@ -150,6 +150,12 @@ class FastApiSettings(_Section):
     metrics_port: int = Field(default=8082, ge=0, le=65535)
     docs_url: str | None = None
     openapi_url: str | None = None
+    # The deadline of every completion (streamed or not) the shim asks the router for; each
+    # model's own timeout ends it sooner (aigw_common/deadlines.py).
+    request_timeout_s: float = Field(default=600.0, gt=0)
+    # How long streams still running at shutdown may go on before they are cut (whole
+    # seconds: uvicorn's unit).
+    grace_period_s: int = Field(default=10, ge=0)
     # Abuse limits, decided before a request reaches a route (rest_shim/http_server.py,
     # rest_shim/admission.py): time to send a request head (at most max_header_bytes of URL
     # and headers, else 431), then its body; idle time between

@@ -36,9 +36,6 @@ from rest_shim.routes import (
 )
 from rest_shim.streaming import install_aborted_stream_log_filter
 
-# Streams still running at shutdown get this long to finish before they are cut.
-_SHUTDOWN_GRACE_S = 10
-
 _log = structlog.get_logger(__name__)
 
 
@@ -58,7 +55,7 @@ def build_app(
             return
         channel = open_channel(settings.router.address, tls=settings.tls)
         auth = open_channel(settings.auth_svc.address, tls=settings.tls)
-        app.state.router = RouterClient(channel)
+        app.state.router = RouterClient(channel, settings.fastapi.request_timeout_s)
         app.state.auth = user_access_token.AuthClient(auth)
         _log.info("router channel opened", target=settings.router.address)
         try:
@@ -78,7 +75,7 @@ def build_app(
     app.state.settings = settings
     install_aborted_stream_log_filter()
     if router_channel is not None:
-        app.state.router = RouterClient(router_channel)
+        app.state.router = RouterClient(router_channel, settings.fastapi.request_timeout_s)
     if auth_channel is not None:
         app.state.auth = user_access_token.AuthClient(auth_channel)
     # Innermost first. Admission refuses from the head alone (connection headroom, credential,
@@ -131,7 +128,7 @@ def main() -> None:
             port=settings.fastapi.api_port,
             log_config=None,
             access_log=False,
-            timeout_graceful_shutdown=_SHUTDOWN_GRACE_S,
+            timeout_graceful_shutdown=settings.fastapi.grace_period_s,
             **server_options(settings.fastapi),
         )
     finally:
