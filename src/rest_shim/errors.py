@@ -99,7 +99,9 @@ GITLAB_ERRORS: Mapping[type[errors.AigwError], GitLabAnswer] = {
     errors.FeatureUnavailable: GitLabAnswer(503),
     errors.Aborted: GitLabAnswer(409),
     errors.ResourceExhausted: GitLabAnswer(429),
-    errors.Cancelled: GitLabAnswer(499),
+    # A caller that left gets no answer at all (rest_shim/disconnect.py, access line 499): a
+    # cancel that reaches this table happened upstream, not by the caller.
+    errors.Cancelled: GitLabAnswer(503, generic(INFERENCE_FAILED)),
     errors.UpstreamError: GitLabAnswer(503, generic(INFERENCE_FAILED)),
     # The model server refused the request itself: retrying cannot help, the caller must change
     # it (too long for the model's context, too many stop sequences).

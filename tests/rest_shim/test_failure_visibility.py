@@ -153,3 +153,22 @@ async def test_a_caller_leaving_a_non_streamed_request_cancels_the_router_call(
         await asyncio.sleep(0.02)
     assert access[-1]["status"] == 499  # type: ignore[index]
     assert access[-1]["failure"] == "client disconnected"  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("route", "body"),
+    [
+        ("/v2/code/completions", completion_body()),
+        ("/v1/completions", {"model": "m", "prompt": "x"}),
+    ],
+)
+async def test_a_cancel_the_caller_did_not_make_is_not_a_499(
+    shim_url: str, router: RunningRouter, route: str, body: dict[str, Any]
+) -> None:
+    router.fail_with(errors.Cancelled("shed by the server"))
+
+    async with httpx.AsyncClient(base_url=shim_url) as http:
+        response = await http.post(route, json=body, headers=AUTH_HEADERS)
+
+    assert response.status_code == 503
+    assert "shed" not in response.text

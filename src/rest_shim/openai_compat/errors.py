@@ -76,7 +76,11 @@ OPENAI_ERRORS: Mapping[type[errors.AigwError], OpenAIAnswer] = {
     errors.ResourceExhausted: OpenAIAnswer(
         429, kind="rate_limit_error", code="rate_limit_exceeded"
     ),
-    errors.Cancelled: OpenAIAnswer(499),
+    # A caller that left gets no answer at all (rest_shim/disconnect.py): a cancel that reaches
+    # this table happened upstream (a service stopping, gRPC shedding calls), not by the caller.
+    errors.Cancelled: OpenAIAnswer(
+        503, _with_request_id(INFERENCE_FAILED), _SERVER_ERROR, names_param=False
+    ),
     errors.UpstreamError: OpenAIAnswer(
         503, _with_request_id(INFERENCE_FAILED), _SERVER_ERROR, names_param=False
     ),
