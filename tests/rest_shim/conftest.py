@@ -25,7 +25,7 @@ from aigw.router.v1 import router_service_pb2, router_service_pb2_grpc
 from aigw_common.channels import open_channel
 from aigw_common.errors import AigwError
 from aigw_common.grpc_server import add_standard_services, bind, create_server, set_serving
-from aigw_common.settings import Settings
+from aigw_common.settings import FastApiSettings, Settings
 from rest_shim.app import build_app
 from rest_shim.http_server import server_options
 from tests.router_svc import conftest as router_fixtures
@@ -225,8 +225,10 @@ async def served(app: FastAPI, *, lifespan: Literal["on", "off"] = "off") -> Asy
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    # The production listener's limits (rest_shim.http_server), with the app's own settings.
-    limits = app.state.settings.fastapi
+    # The production listener's limits (rest_shim.http_server), with the app's own settings
+    # (other apps served here, e.g. an OTLP collector, get the defaults).
+    app_settings: Settings | None = getattr(app.state, "settings", None)
+    limits = app_settings.fastapi if app_settings is not None else FastApiSettings()
     config = uvicorn.Config(
         app,
         lifespan=lifespan,
