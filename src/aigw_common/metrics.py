@@ -61,6 +61,17 @@ INFERENCES_IN_FLIGHT = Gauge(
     ("feature",),
 )
 
+MODEL_EJECTED = Gauge(
+    "model_ejected",
+    "1 while a model is skipped after consecutive failures (outlier ejection), else 0.",
+    ("model",),
+)
+MODEL_EJECTIONS = Counter(
+    "model_ejections_total",
+    "Times a model was ejected after consecutive failures.",
+    ("model",),
+)
+
 # --- model_proxy_svc: what went wrong upstream ---------------------------------------------
 UPSTREAM_ERRORS = Counter(
     "model_upstream_errors_total",

@@ -68,9 +68,13 @@ class GrpcServiceSettings(_Section):
 # section from the environment alone, and a default only on the instance would be lost as soon
 # as any one `AIGW_<SVC>__*` variable is set.
 class RouterSettings(GrpcServiceSettings):
-    """`AIGW_ROUTER__*`: router_svc's listener."""
+    """`AIGW_ROUTER__*`: router_svc's listener, and its outlier ejection: a model that fails
+    `eject_after_failures` calls in a row (before their first token) is tried after the
+    feature's other models for `eject_for_s`, then one call probes it (0 turns ejection off)."""
 
     port: int = Field(default=50051, ge=0, le=65535)
+    eject_after_failures: int = Field(default=5, ge=0)
+    eject_for_s: float = Field(default=30.0, gt=0)
 
 
 class AuthServiceSettings(GrpcServiceSettings):

@@ -8,12 +8,17 @@ from aigw.router.v1 import router_service_pb2
 from aigw_common.errors import AigwError, ResourceExhausted, UpstreamError
 
 
+def is_model_failure(error: AigwError) -> bool:
+    """A failure of the model or its server (unreachable, failing, too slow to start, refusing
+    the request as too long for its context, rate limited), which the next model may not have;
+    the caller's own mistakes are refused before any model is called."""
+    return isinstance(error, UpstreamError | ResourceExhausted)
+
+
 def should_fall_back(error: AigwError, number: int, attempts: int) -> bool:
     """Whether attempt `number` (from 1) of `attempts` failing with `error` leaves the next
-    model to try: any failure of the model or its server (unreachable, failing, too slow to
-    start, refusing the request as too long for its context, rate limited) may not be the next
-    model's; the caller's own mistakes are refused before any model is called."""
-    return isinstance(error, UpstreamError | ResourceExhausted) and number < attempts
+    model to try."""
+    return is_model_failure(error) and number < attempts
 
 
 def served_by(model: config_service_pb2.Model) -> router_service_pb2.ServedBy:

@@ -17,6 +17,7 @@ from aigw_common.token_verifier import JwksCache, TokenVerifier
 from router_svc.access_log import AccessLogInterceptor
 from router_svc.authentication import AuthenticationInterceptor, warn_if_bypassed
 from router_svc.config_cache import ConfigCache
+from router_svc.ejection import model_ejection
 from router_svc.model_proxy_client import ModelProxyClient
 from router_svc.servicer import RouterServicer
 
@@ -45,6 +46,7 @@ async def build_server(
         default_timeout_s=settings.model_proxy.default_timeout_s,
         custom_models=settings.custom_models,
         max_message_bytes=settings.router.max_message_bytes,
+        ejection=model_ejection(settings.router),
     )
     return await build_grpc_server(
         settings.router,

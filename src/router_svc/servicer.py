@@ -18,7 +18,7 @@ from aigw_common.coalescing import coalesced
 from aigw_common.deadlines import call_timeout
 from aigw_common.errors import AigwError
 from aigw_common.message_size import text_pieces
-from aigw_common.settings import DEFAULT_MAX_MESSAGE_BYTES, CustomModelsSettings
+from aigw_common.settings import DEFAULT_MAX_MESSAGE_BYTES, CustomModelsSettings, RouterSettings
 from aigw_prompts import PostProcessing, prepare_check
 from router_svc.agent.request import check_agent_request
 from router_svc.agent.step import ProxyStream, agent_attempts, run_step
@@ -28,6 +28,7 @@ from router_svc.authentication import TRIAL_PRINCIPAL, current_principal, requir
 from router_svc.completion_request import check_completion
 from router_svc.config_cache import ConfigCache
 from router_svc.custom_models import custom_model
+from router_svc.ejection import Ejection, model_ejection
 from router_svc.model_access import addressable_model, list_page
 from router_svc.model_proxy_client import ModelProxyClient
 from router_svc.prompt_invocations import CHECK_PROMPT_ID, invocation_completion
@@ -58,12 +59,14 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
         default_timeout_s: float,
         custom_models: CustomModelsSettings | None = None,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        ejection: Ejection | None = None,
     ) -> None:
         self._config = config
         self._proxy = proxy
         self._default_timeout_s = default_timeout_s
         self._custom_models = custom_models or CustomModelsSettings()
         self._max_message_bytes = max_message_bytes
+        self._ejection = ejection or model_ejection(RouterSettings())
 
     async def Complete(
         self, request: router_service_pb2.CompleteRequest, context: Context
@@ -92,8 +95,12 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
             # When the caller reads slower than the proxy writes, what queued up goes on as
             # one message (and through post-processing once). Our caller going away closes
             # this generator, which closes the proxy stream, which cancels its call.
-            proxied = self._proxy.stream(
-                prompt.generation, timeout_s=self._timeout(model, prompt, context)
+            proxied = self._watched(
+                model,
+                self._proxy.stream(
+                    prompt.generation, timeout_s=self._timeout(model, prompt, context)
+                ),
+                len(attempts),
             )
             chunks = coalesced(proxied, _merged)
             try:
@@ -142,12 +149,16 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
         )
         tools = offered_tools(caller)
         attempts = agent_attempts(request, models, tools)
+        if len(attempts) > 1:
+            attempts = self._ejection.order(attempts, lambda attempt: attempt.model.name)
 
         def open_call(model: config_service_pb2.Model, prompt: PreparedPrompt) -> ProxyStream:
             timeout_s = self._timeout(model, prompt, context)
             if self._custom_models.disable_streaming:
-                return self._proxy.whole_as_stream(prompt.generation, timeout_s=timeout_s)
-            return self._proxy.stream(prompt.generation, timeout_s=timeout_s)
+                call = self._proxy.whole_as_stream(prompt.generation, timeout_s=timeout_s)
+            else:
+                call = self._proxy.stream(prompt.generation, timeout_s=timeout_s)
+            return self._watched(model, call, len(attempts))
 
         async with aclosing(run_step(attempts, tools, open_call)) as events:
             async for event in events:
@@ -168,10 +179,13 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
                     prompt.generation, timeout_s=self._timeout(model, prompt, context)
                 )
             except AigwError as error:
+                if len(attempts) > 1:
+                    self._ejection.failed(model.name, error)
                 if not should_fall_back(error, number, len(attempts)):
                     raise
                 _log.warning("model unavailable; trying fallback", model=model.name)
                 continue
+            self._ejection.succeeded(model.name)
             return router_service_pb2.CompleteResponse(
                 text=prompt.postprocessing.apply(response.text),
                 finish_reason=response.finish_reason,
@@ -199,7 +213,16 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
             prompt = _prepared(feature, completion, model.family)
             prompt.generation.target.CopyFrom(model.target)
             attempts.append((model, prompt))
+        if len(attempts) > 1:
+            attempts = self._ejection.order(attempts, lambda attempt: attempt[0].name)
         return attempts
+
+    def _watched(
+        self, model: config_service_pb2.Model, call: ProxyStream, attempts: int
+    ) -> ProxyStream:
+        """`call`, its outcome counted for outlier ejection when the model has fallbacks (a
+        lone model is tried anyway; request-described models are never counted)."""
+        return self._ejection.observed(model.name, call) if attempts > 1 else call
 
     def _timeout(
         self, model: config_service_pb2.Model, prompt: PreparedPrompt, context: Context
