@@ -12,6 +12,7 @@ from typing import Literal
 
 import grpc
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 from pydantic import ValidationError
 
 from aigw.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
@@ -192,6 +193,37 @@ async def service_checks(settings: Settings) -> list[Result]:
             )
         )
     return results
+
+
+async def ejection_checks(settings: Settings) -> list[Result]:
+    """The models the router currently tries last after consecutive failures (its
+    `model_ejected` gauge)."""
+    if not settings.metrics.enabled:
+        return [Result("models", "outlier ejection", "skip", "AIGW_METRICS__ENABLED=false")]
+    url = f"http://{settings.metrics.host}:{settings.metrics.router_port}/metrics"
+    try:
+        async with httpx.AsyncClient(timeout=2.0) as client:
+            text = (await client.get(url)).text
+    except httpx.HTTPError as error:
+        return [Result("models", "outlier ejection", "skip", f"{url}: {error}")]
+    ejected = sorted(
+        sample.labels["model"]
+        for family in text_string_to_metric_families(text)
+        if family.name == "model_ejected"
+        for sample in family.samples
+        if sample.value
+    )
+    if not ejected:
+        return [Result("models", "outlier ejection", "pass", "no model ejected")]
+    return [
+        Result(
+            "models",
+            "outlier ejection",
+            "warn",
+            f"tried last after consecutive failures: {', '.join(ejected)}",
+            "see the router's 'model ejected' log lines and each model's check below",
+        )
+    ]
 
 
 async def auth_checks(settings: Settings, timeout_s: float) -> list[Result]:

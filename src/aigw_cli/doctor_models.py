@@ -14,7 +14,13 @@ from aigw.config.v1 import config_service_pb2
 from aigw.modelproxy.v1 import model_proxy_service_pb2, model_proxy_service_pb2_grpc
 from aigw.router.v1 import router_service_pb2, router_service_pb2_grpc
 from aigw_cli import admin, model_vocabulary
-from aigw_cli.doctor_checks import Result, auth_checks, rpc_error, service_checks
+from aigw_cli.doctor_checks import (
+    Result,
+    auth_checks,
+    ejection_checks,
+    rpc_error,
+    service_checks,
+)
 from aigw_common import catalog, scopes
 from aigw_common.errors import InvalidArgument
 from aigw_common.secrets_box import SecretsBox, load_sealing_key
@@ -57,6 +63,7 @@ async def suite_checks(settings: Settings, timeout_s: float) -> list[Result]:
             ),
         ]
     results += feature_checks(snapshot)
+    results += await ejection_checks(settings)
     for model in snapshot.models:
         results += await model_checks(settings, metadata, model.target, timeout_s)
     results += await completion_checks(settings, snapshot, timeout_s)

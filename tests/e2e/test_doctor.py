@@ -67,6 +67,7 @@ async def test_every_check_passes_on_a_healthy_suite_and_prints_no_secret(
         "PASS  code_completions: demo-codestral (codestral: approved)",
         "PASS  model demo-codestral identifier",
         "PASS  model demo-codestral answers",
+        "PASS  outlier ejection",
         "SKIP  GitLab OIDC discovery",
     ):
         assert line in output, output
