@@ -7,6 +7,7 @@ server factory so domain errors it raises reach the shim as the real router's wo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -183,6 +184,23 @@ class RunningRouter:
     def fail_with(self, error: AigwError | Exception, after_chunks: int | None = None) -> None:
         self.servicer.error = error
         self.servicer.error_after_chunks = after_chunks
+
+
+async def leave_once_called(
+    shim_url: str, router: RunningRouter, route: str, body: dict[str, Any]
+) -> None:
+    """POST `body` to `route` and close the connection as soon as the router has the call and
+    before any answer (a fixed client timeout could fire before a loaded shim even called it)."""
+    calls_before = len(router.servicer.metadata)
+    async with httpx.AsyncClient(base_url=shim_url, timeout=30) as http:
+        request = asyncio.create_task(http.post(route, json=body, headers=AUTH_HEADERS))
+        async with asyncio.timeout(10):
+            while len(router.servicer.metadata) == calls_before:  # noqa: ASYNC110 - the double's state
+                await asyncio.sleep(0.005)
+        assert not request.done(), "the answer came before the client gave up"
+        request.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await request
 
 
 @pytest.fixture

@@ -16,7 +16,12 @@ import httpx
 import pytest
 
 from aigw_common import errors
-from tests.rest_shim.conftest import AUTH_HEADERS, RunningRouter, completion_body
+from tests.rest_shim.conftest import (
+    AUTH_HEADERS,
+    RunningRouter,
+    completion_body,
+    leave_once_called,
+)
 from tests.rest_shim.test_stream_cancellation import STREAMING_ROUTES
 
 _RAW_TEXT_ROUTES = [
@@ -141,10 +146,8 @@ async def test_a_caller_leaving_a_non_streamed_request_cancels_the_router_call(
     router.servicer.complete_delay_s = 30.0
     caplog.set_level(logging.INFO)
 
-    async with httpx.AsyncClient(base_url=shim_url) as http:
-        with pytest.raises(httpx.ReadTimeout):
-            await http.post(route, json=body, headers=AUTH_HEADERS, timeout=0.3)
-        await asyncio.wait_for(router.servicer.cancelled.wait(), timeout=2.0)
+    await leave_once_called(shim_url, router, route, body)
+    await asyncio.wait_for(router.servicer.cancelled.wait(), timeout=2.0)
 
     for _ in range(50):
         access = [r.msg for r in caplog.records if r.name == "aigw.access"]
