@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 
 from aigw_simulator.config import SimulatorConfig
 from aigw_simulator.serving import run

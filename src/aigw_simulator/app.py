@@ -19,10 +19,10 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aigw_simulator import anthropic, azure, bedrock, scripted, wire
-from aigw_simulator.recorded import RecordedAnswers
 from aigw_simulator.config import SimulatorConfig
 from aigw_simulator.faults import failure_status, pace_for, plan_for, retry_after_headers
 from aigw_simulator.plan import count_prompt_tokens
+from aigw_simulator.recorded import RecordedAnswers
 from aigw_simulator.recording import Recorder, RequestRecord
 from aigw_simulator.requests import RequestError, check_context, parse_generation
 from aigw_simulator.responses import WatchedResponse, json_producer, stream_producer

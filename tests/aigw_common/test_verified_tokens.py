@@ -8,7 +8,12 @@ from jwt import PyJWK
 
 from aigw_common.errors import Unauthenticated
 from aigw_common.settings import AuthSettings
-from aigw_common.token_verifier import ASYMMETRIC_ALGORITHMS, Principal, TokenVerifier, TrustedIssuer
+from aigw_common.token_verifier import (
+    ASYMMETRIC_ALGORITHMS,
+    Principal,
+    TokenVerifier,
+    TrustedIssuer,
+)
 from aigw_common.verified_tokens import VerifiedToken, VerifiedTokens
 from auth_svc.keys import KeyStore
 from auth_svc.tokens import TokenIssuer

@@ -86,7 +86,11 @@ def test_without_steps_the_answer_is_untouched() -> None:
         # a fence), then go with it.
         ("\n\ndef f():\n", ["\n", "   ", " total", " = 0"], ["", "", "\n    total", " = 0", ""]),
         # A fence line is held until it is complete, then dropped; so is the closing fence.
-        ("", ["```", "py", "\n", "x = 1", "\n", "```", "\nok"], ["", "", "", "x = 1", "", "", "", ""]),
+        (
+            "",
+            ["```", "py", "\n", "x = 1", "\n", "```", "\nok"],
+            ["", "", "", "x = 1", "", "", "", ""],
+        ),
         # Backticks that turn out not to open a fence are code, released with what follows.
         ("", ["``", "x"], ["", "``x", ""]),
         # Whitespace matching only the suffix's start is not a repetition: it is released.
