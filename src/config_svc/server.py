@@ -56,7 +56,7 @@ async def build_server(
             servicer, server
         ),
         health_servicer=health_servicer,
-        interceptors=auth.interceptors(required_scopes, "config_svc"),
+        plugs=auth.guards(required_scopes, "config_svc"),
     )
 
 

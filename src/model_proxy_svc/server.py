@@ -18,7 +18,7 @@ from aigw_common.token_verifier import TokenVerifier
 from model_proxy_svc.bedrock_clients import BedrockClients
 from model_proxy_svc.clients import HttpClients
 from model_proxy_svc.servicer import ModelProxyServicer
-from model_proxy_svc.upstream_log import UpstreamLogInterceptor
+from model_proxy_svc.upstream_log import UpstreamLog
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ModelProxyService"].full_name
 _DOMAIN = "model_proxy_svc"
@@ -52,10 +52,7 @@ async def build_server(
         register=lambda server: pb_grpc.add_ModelProxyServiceServicer_to_server(servicer, server),
         health_servicer=health,
         # Inside authentication: a refused caller is not an upstream error.
-        interceptors=[
-            *auth.interceptors(any_method(SERVICE), "model_proxy_svc"),
-            UpstreamLogInterceptor(),
-        ],
+        plugs=[*auth.guards(any_method(SERVICE), "model_proxy_svc"), UpstreamLog()],
     )
 
 

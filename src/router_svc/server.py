@@ -15,8 +15,8 @@ from aigw_common.oidc import GitLabIssuers
 from aigw_common.service_token import service_token_interceptors
 from aigw_common.settings import Settings
 from aigw_common.token_verifier import JwksCache, TokenVerifier
-from router_svc.access_log import AccessLogInterceptor
-from router_svc.authentication import AuthenticationInterceptor, warn_if_bypassed
+from router_svc.access_log import AccessLog
+from router_svc.authentication import Authentication, warn_if_bypassed
 from router_svc.config_cache import ConfigCache
 from router_svc.servicer import RouterServicer
 
@@ -54,9 +54,9 @@ async def build_server(
             servicer, server
         ),
         health_servicer=health_servicer,
-        interceptors=[
-            AccessLogInterceptor(settings.logging, lambda: config.request_logging),
-            AuthenticationInterceptor(verifier, bypass=settings.auth.bypass_external),
+        plugs=[
+            AccessLog(settings.logging, lambda: config.request_logging),
+            Authentication(verifier, bypass=settings.auth.bypass_external),
         ],
         options=[
             ("grpc.max_metadata_size", metadata_limit),
