@@ -15,18 +15,17 @@ from aigw.modelproxy.v1 import model_proxy_service_pb2
 from aigw.router.v1 import router_service_pb2, router_service_pb2_grpc
 from aigw_common.catalog import Feature
 from aigw_common.channels import downstream_timeout
-from aigw_common.coalescing import coalesced
+from aigw_common.coalescing import coalesced, merged_chunks
 from aigw_common.errors import AigwError, UpstreamUnavailable
 from aigw_common.grpc_errors import from_rpc_error
 from aigw_common.settings import CustomModelsSettings
-from aigw_prompts import PostProcessing, prepare_check
+from aigw_prompts import PostProcessing, PreparedPrompt, prepare, prepare_check
 from router_svc.authentication import current_principal, require_scope
 from router_svc.completion_request import check_completion
 from router_svc.config_cache import ConfigCache
 from router_svc.custom_models import custom_model
 from router_svc.model_access import addressable_model, list_page
 from router_svc.prompt_invocations import CHECK_PROMPT_ID, invocation_completion
-from router_svc.prompts import PreparedPrompt, prepare
 
 if TYPE_CHECKING:
     from aigw.modelproxy.v1.model_proxy_service_pb2_grpc import ModelProxyServiceAsyncStub
@@ -87,7 +86,7 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
             started = False
             # When the caller reads slower than the proxy writes, what queued up goes on as
             # one message (and through post-processing once).
-            chunks = coalesced(aiter(call), _merged)
+            chunks = coalesced(aiter(call), merged_chunks)
             try:
                 async with aclosing(chunks):
                     async for chunk in chunks:
@@ -196,20 +195,6 @@ def _verbatim(completion: router_service_pb2.Completion) -> model_proxy_service_
     else:
         generation.prompt = completion.prompt
     return generation
-
-
-def _merged(
-    chunks: list[model_proxy_service_pb2.StreamGenerateResponse],
-) -> model_proxy_service_pb2.StreamGenerateResponse:
-    """Consecutive proxy chunks as one: their text, the last finish reason and usage."""
-    merged = model_proxy_service_pb2.StreamGenerateResponse(
-        text="".join(chunk.text for chunk in chunks), finish_reason=chunks[-1].finish_reason
-    )
-    for chunk in reversed(chunks):
-        if chunk.HasField("usage"):
-            merged.usage.CopyFrom(chunk.usage)
-            break
-    return merged
 
 
 def _should_fall_back(error: AigwError, number: int, attempts: list[_Attempt]) -> bool:

@@ -15,18 +15,18 @@ from typing import Any
 
 import grpc
 import structlog
-from sse_starlette import ServerSentEvent
 from starlette.responses import StreamingResponse
 
 from aigw.common.v1 import common_pb2
 from aigw_common.grpc_errors import from_rpc_error
 from aigw_common.request_context import request_id_var
 from rest_shim.errors import INFERENCE_FAILED
+from rest_shim.sse import sse_event
 from rest_shim.streaming import TEXT_STREAM_MEDIA_TYPE, CancellingStreamingResponse, RouterStream
 
 _log = structlog.get_logger(__name__)
 
-_DONE = ServerSentEvent(data="[DONE]", sep="\n").encode()
+_DONE = sse_event("[DONE]", sep="\n")
 _FINISH_REASONS = {
     common_pb2.FINISH_REASON_STOP: "stop",
     common_pb2.FINISH_REASON_LENGTH: "length",
@@ -140,4 +140,4 @@ def _event(
 
 
 def _encode(payload: dict[str, Any]) -> bytes:
-    return ServerSentEvent(data=json.dumps(payload, separators=(",", ":")), sep="\n").encode()
+    return sse_event(json.dumps(payload, separators=(",", ":")), sep="\n")

@@ -6,9 +6,9 @@ import time
 
 from fastapi import APIRouter, Request, Response
 
-from aigw.common.v1 import common_pb2
 from aigw.router.v1 import router_service_pb2
 from aigw_common.languages import language_of
+from aigw_common.platforms import platform_name
 from rest_shim.dependencies import AppSettings, Router
 from rest_shim.model_coordinates import custom_model
 from rest_shim.router_client import forwarded_metadata
@@ -73,14 +73,3 @@ def suggestions_response(
         ),
         choices=[Choice(text=answer.text)] if answer.text else [],
     )
-
-
-def platform_name(platform: common_pb2.Platform.ValueType) -> str:
-    """The platform's short name, e.g. `openai_compatible`; empty when unspecified.
-
-    GitLab reports its LiteLLM engine name as `model.engine` (the exact string is unverified);
-    clients only display it, so aigw names the platform that served the answer.
-    """
-    if platform == common_pb2.PLATFORM_UNSPECIFIED:
-        return ""
-    return common_pb2.Platform.Name(platform).removeprefix("PLATFORM_").lower()
