@@ -179,6 +179,36 @@ async def serve_until_signalled(
     _log.info("stopped", service=name)
 
 
+async def serve_grpc(
+    build: Callable[[health.aio.HealthServicer], Awaitable[tuple[grpc.aio.Server, int]]],
+    *,
+    name: str,
+    section: GrpcServiceSettings,
+    service_name: str,
+    started: Callable[[], Awaitable[None]] | None = None,
+    serving_once: Awaitable[object] | None = None,
+    on_draining: Callable[[], None] | None = None,
+) -> None:
+    """Build a service's server around a fresh health servicer, start it, run `started` (work
+    that needs the port open, e.g. background fetches), then serve until signalled (see
+    `serve_until_signalled`)."""
+    health_servicer = health.aio.HealthServicer()
+    server, port = await build(health_servicer)
+    await server.start()
+    if started is not None:
+        await started()
+    await serve_until_signalled(
+        server,
+        health_servicer,
+        name=name,
+        port=port,
+        grace_period_s=section.grace_period_s,
+        service_names=[service_name],
+        on_draining=on_draining,
+        serving_once=serving_once,
+    )
+
+
 async def _serving_once(
     health_servicer: health.aio.HealthServicer,
     service_names: Sequence[str],
