@@ -56,12 +56,15 @@ def create_server(
         ("grpc.server.max_pending_requests_hard_limit", 20_000),
     ]
     return grpc.aio.server(
-        interceptors=[
-            CallLifecycle(domain, [ServerMetrics(), RequestContext(), ServerTracing(), *plugs])
-        ],
+        interceptors=server_interceptors(domain, plugs),
         options=[*shared, *options],
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
+
+
+def server_interceptors(domain: str, plugs: Sequence[Plug]) -> list[grpc.aio.ServerInterceptor]:
+    """Every aigw server's interceptors: one call lifecycle with the shared plugs, then `plugs`."""
+    return [CallLifecycle(domain, [ServerMetrics(), RequestContext(), ServerTracing(), *plugs])]
 
 
 async def build_grpc_server(
