@@ -16,11 +16,10 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import grpc
 from fastapi import APIRouter, Request, Response
 
 from aigw.router.v1 import router_service_pb2
-from aigw_common.errors import InvalidArgument
+from aigw_common.errors import AigwError, InvalidArgument
 from aigw_common.languages import language_of
 from aigw_common.platforms import platform_name
 from rest_shim.dependencies import Router
@@ -125,7 +124,7 @@ async def _sse_events(stream: RouterStream) -> AsyncIterator[bytes]:
                 delta = {"choices": [{"delta": {"content": chunk.text}, "index": 0}]}
                 yield _sse("content_chunk", delta)
         yield _sse("stream_end", None)
-    except grpc.aio.AioRpcError as error:
+    except AigwError as error:
         # No stream_end: the client sees the answer end unfinished.
         log_stream_failure(error)
     finally:
