@@ -18,6 +18,7 @@ from aigw_common.settings import Settings
 from aigw_common.tracing import configure_tracing
 from rest_shim.access_log import AccessLogMiddleware
 from rest_shim.admission import AdmissionMiddleware
+from rest_shim.auth_client import AuthClient
 from rest_shim.disconnect import CancelOnDisconnectMiddleware
 from rest_shim.errors import install_error_handlers
 from rest_shim.http_server import server_options
@@ -56,7 +57,7 @@ def build_app(
         channel = open_channel(settings.router.address, tls=settings.tls)
         auth = open_channel(settings.auth_svc.address, tls=settings.tls)
         app.state.router = RouterClient(channel, settings.fastapi.request_timeout_s)
-        app.state.auth = user_access_token.AuthClient(auth)
+        app.state.auth = AuthClient(auth)
         _log.info("router channel opened", target=settings.router.address)
         try:
             yield
@@ -77,7 +78,7 @@ def build_app(
     if router_channel is not None:
         app.state.router = RouterClient(router_channel, settings.fastapi.request_timeout_s)
     if auth_channel is not None:
-        app.state.auth = user_access_token.AuthClient(auth_channel)
+        app.state.auth = AuthClient(auth_channel)
     # Innermost first. Admission refuses from the head alone (connection headroom, credential,
     # size) before a body is read; CORS answers preflights (which carry no credential) first.
     app.add_middleware(CancelOnDisconnectMiddleware)
