@@ -15,6 +15,7 @@
         ├── UpstreamUnavailable    unreachable, overloaded, 5xx
         ├── UpstreamTimeout        a deadline passed
         └── UpstreamRejected       the model server refused the request (4xx)
+            └── UpstreamInvalidRequest  ... because of the request itself (400/404/413/422)
 
 Each class names its gRPC code, HTTP status and ErrorInfo reason; grpc_errors.py maps them to
 and from gRPC status, and the REST shim maps them to HTTP once. Messages are for people: they say
@@ -131,3 +132,13 @@ class UpstreamRejected(UpstreamError):
     grpc_code = grpc.StatusCode.FAILED_PRECONDITION
     http_status = 502
     reason = "UPSTREAM_REJECTED"
+
+
+class UpstreamInvalidRequest(UpstreamRejected):
+    """The model server refused the request itself (too many stops, too long for its context,
+    an unknown model name): sending it again cannot help, so callers get a 4xx, never a
+    retryable status. `metadata["http_status"]` is the server's status."""
+
+    grpc_code = grpc.StatusCode.INVALID_ARGUMENT
+    http_status = 400
+    reason = "UPSTREAM_INVALID_REQUEST"

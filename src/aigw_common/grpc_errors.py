@@ -31,7 +31,12 @@ _CLASS_BY_CODE: dict[grpc.StatusCode, type[errors.AigwError]] = {
 # Subclasses that share a gRPC code with their parent but differ for REST callers.
 _CLASS_BY_REASON: dict[str, type[errors.AigwError]] = {
     cls.reason: cls
-    for cls in (errors.FeatureUnavailable, errors.UpstreamRejected, errors.UpstreamUnavailable)
+    for cls in (
+        errors.FeatureUnavailable,
+        errors.UpstreamRejected,
+        errors.UpstreamInvalidRequest,
+        errors.UpstreamUnavailable,
+    )
 }
 
 

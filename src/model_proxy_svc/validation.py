@@ -15,6 +15,7 @@ from google.protobuf import duration_pb2
 from aigw.common.v1 import common_pb2
 from aigw.modelproxy.v1 import model_proxy_service_pb2 as pb
 from aigw_common.errors import InvalidArgument
+from aigw_common.server_limits import max_stop_sequences
 from aigw_common.settings import ModelProxySettings
 from model_proxy_svc.providers.base import (
     AzureTarget,
@@ -24,8 +25,10 @@ from model_proxy_svc.providers.base import (
     Upstream,
 )
 
-MAX_STOP_SEQUENCES = 16
 MAX_RETRIES = 10
+# What one model may be told it serves; far above any real context, far below int32.
+MAX_CONTEXT_TOKENS = 16_777_216
+MAX_STOP_SEQUENCES_LIMIT = 256
 _OPTIONS_BY_PLATFORM = {
     common_pb2.PLATFORM_AZURE_OPENAI: "azure",
     common_pb2.PLATFORM_BEDROCK: "bedrock",
@@ -67,6 +70,19 @@ def check_target(target: common_pb2.ModelTarget, field: str) -> None:
         raise _invalid(f"{field}.limits.max_concurrent_requests", "must not be negative")
     if limits.HasField("max_retries") and not 0 <= limits.max_retries <= MAX_RETRIES:
         raise _invalid(f"{field}.limits.max_retries", f"must be 0 to {MAX_RETRIES}")
+    if not 0 <= limits.max_stop_sequences <= MAX_STOP_SEQUENCES_LIMIT:
+        raise _invalid(
+            f"{field}.limits.max_stop_sequences", f"must be 0 to {MAX_STOP_SEQUENCES_LIMIT}"
+        )
+    if not 0 <= limits.context_tokens <= MAX_CONTEXT_TOKENS:
+        raise _invalid(f"{field}.limits.context_tokens", f"must be 0 to {MAX_CONTEXT_TOKENS}")
+    if target.completion_api not in common_pb2.CompletionApi.values():
+        raise _invalid(f"{field}.completion_api", f"has unknown value {target.completion_api}")
+    if (
+        target.completion_api == common_pb2.COMPLETION_API_CHAT
+        and target.platform != common_pb2.PLATFORM_OPENAI_COMPATIBLE
+    ):
+        raise _invalid(f"{field}.completion_api", "applies to PLATFORM_OPENAI_COMPATIBLE only")
 
 
 def check_endpoint(endpoint: str, field: str) -> None:
@@ -146,7 +162,7 @@ def check_generation(generation: pb.Generation, field: str) -> None:
         raise _invalid(f"{field}.prompt", "must not be empty")
     if kind == "chat":
         _check_messages(generation.chat.messages, f"{field}.chat.messages")
-    _check_parameters(generation.parameters, target.limits, f"{field}.parameters")
+    _check_parameters(generation.parameters, target, f"{field}.parameters")
 
 
 def _check_messages(messages: Sequence[common_pb2.Message], field: str) -> None:
@@ -160,8 +176,9 @@ def _check_messages(messages: Sequence[common_pb2.Message], field: str) -> None:
 
 
 def _check_parameters(
-    parameters: common_pb2.GenerationParameters, limits: common_pb2.ModelLimits, field: str
+    parameters: common_pb2.GenerationParameters, target: common_pb2.ModelTarget, field: str
 ) -> None:
+    limits = target.limits
     if parameters.HasField("max_tokens"):
         if parameters.max_tokens <= 0:
             raise _invalid(f"{field}.max_tokens", f"must be positive, got {parameters.max_tokens}")
@@ -171,17 +188,28 @@ def _check_parameters(
                 f"is {parameters.max_tokens}, above the model's limit of "
                 f"{limits.max_output_tokens} (limits.max_output_tokens)",
             )
+        if 0 < limits.context_tokens <= parameters.max_tokens:
+            # The server counts the prompt too: an answer this long cannot fit whatever the
+            # prompt, and it would only be refused there.
+            raise _invalid(
+                f"{field}.max_tokens",
+                f"is {parameters.max_tokens}, but model {target.name or target.identifier!r} "
+                f"serves a context of {limits.context_tokens} tokens for prompt and answer "
+                f"together; ask for fewer than {limits.context_tokens} tokens",
+            )
     if parameters.HasField("temperature") and not 0 <= parameters.temperature <= 2:
         raise _invalid(
             f"{field}.temperature", f"must be between 0 and 2, got {parameters.temperature:g}"
         )
     if parameters.HasField("top_p") and not 0 < parameters.top_p <= 1:
         raise _invalid(f"{field}.top_p", f"must be above 0 and at most 1, got {parameters.top_p:g}")
-    if len(parameters.stop_sequences) > MAX_STOP_SEQUENCES:
+    max_stops = max_stop_sequences(target)
+    if len(parameters.stop_sequences) > max_stops:
         raise _invalid(
             f"{field}.stop_sequences",
-            f"holds {len(parameters.stop_sequences)} entries; "
-            f"at most {MAX_STOP_SEQUENCES} are allowed",
+            f"holds {len(parameters.stop_sequences)} entries; model "
+            f"{target.name or target.identifier!r} accepts at most {max_stops} "
+            "(limits.max_stop_sequences)",
         )
     for index, stop in enumerate(parameters.stop_sequences):
         if not stop:
@@ -206,6 +234,7 @@ def generation_request(generation: pb.Generation, upstream: Upstream) -> Generat
         top_p=_float(parameters.top_p) if parameters.HasField("top_p") else None,
         stop=tuple(parameters.stop_sequences),
         stop_token_ids=tuple(parameters.stop_token_ids),
+        prompt_as_chat=generation.target.completion_api == common_pb2.COMPLETION_API_CHAT,
     )
 
 

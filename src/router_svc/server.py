@@ -66,6 +66,7 @@ async def build_server(
         model_proxy_service_pb2_grpc.ModelProxyServiceStub(proxy_channel),
         default_timeout_s=settings.model_proxy.default_timeout_s,
         custom_models=settings.custom_models,
+        settings=settings.router,
     )
     router_service_pb2_grpc.add_RouterServiceServicer_to_server(servicer, server)
     await add_standard_services(

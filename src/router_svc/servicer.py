@@ -18,7 +18,13 @@ from aigw_common.channels import downstream_timeout
 from aigw_common.coalescing import coalesced
 from aigw_common.errors import AigwError, UpstreamUnavailable
 from aigw_common.grpc_errors import from_rpc_error
-from aigw_common.settings import CustomModelsSettings
+from aigw_common.server_limits import (
+    ServerLimits,
+    fit_max_tokens,
+    max_stop_sequences,
+    prompt_tokens,
+)
+from aigw_common.settings import CustomModelsSettings, RouterSettings
 from aigw_prompts import PostProcessing, prepare_check
 from router_svc.authentication import current_principal, require_scope
 from router_svc.completion_request import check_completion
@@ -27,6 +33,7 @@ from router_svc.custom_models import custom_model
 from router_svc.model_access import addressable_model, list_page
 from router_svc.prompt_invocations import CHECK_PROMPT_ID, invocation_completion
 from router_svc.prompts import PreparedPrompt, prepare
+from router_svc.served_context import ServedContext
 
 if TYPE_CHECKING:
     from aigw.modelproxy.v1.model_proxy_service_pb2_grpc import ModelProxyServiceAsyncStub
@@ -51,21 +58,29 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
         proxy: ModelProxyServiceAsyncStub,
         default_timeout_s: float,
         custom_models: CustomModelsSettings | None = None,
+        settings: RouterSettings | None = None,
     ) -> None:
         self._config = config
         self._proxy = proxy
         self._default_timeout_s = default_timeout_s
         self._custom_models = custom_models or CustomModelsSettings()
+        settings = settings or RouterSettings()
+        self._chat_max_tokens = settings.chat_max_tokens
+        self._served = ServedContext(
+            proxy,
+            ttl_s=settings.served_context_ttl_s,
+            timeout_s=settings.served_context_timeout_s,
+        )
 
     async def Complete(
         self, request: router_service_pb2.CompleteRequest, context: Context
     ) -> router_service_pb2.CompleteResponse:
-        return await self._complete(self._plan(request.completion), context)
+        return await self._complete(await self._plan(request.completion), context)
 
     async def StreamComplete(
         self, request: router_service_pb2.StreamCompleteRequest, context: Context
     ) -> AsyncIterator[router_service_pb2.StreamCompleteResponse]:
-        attempts = self._plan(request.completion)
+        attempts = await self._plan(request.completion)
         if self._custom_models.disable_streaming:
             # AIGW_CUSTOM_MODELS__DISABLE_STREAMING: for model servers whose streaming is
             # broken. The caller still gets a stream: one chunk with the whole answer.
@@ -144,7 +159,7 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
             )
         raise AssertionError("a plan always has at least one attempt")  # pragma: no cover
 
-    def _plan(self, completion: router_service_pb2.Completion) -> list[_Attempt]:
+    async def _plan(self, completion: router_service_pb2.Completion) -> list[_Attempt]:
         feature = check_completion(completion)
         principal = current_principal()
         if feature is not None:
@@ -160,8 +175,16 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
             models = self._config.models_for(feature.name)
         attempts: list[_Attempt] = []
         for model in models:
-            prompt = _prepared(feature, completion, model.family)
-            prompt.generation.target.CopyFrom(model.target)
+            limits = ServerLimits(
+                context_tokens=await self._served.context_tokens(model.target),
+                max_stop_sequences=max_stop_sequences(model.target),
+                chat_max_tokens=self._chat_max_tokens,
+            )
+            prompt = _prepared(feature, completion, model.family, limits)
+            target = prompt.generation.target
+            target.CopyFrom(model.target)
+            # The proxy refuses what cannot fit the context the server reported.
+            target.limits.context_tokens = limits.context_tokens
             attempts.append((model, prompt))
         return attempts
 
@@ -176,23 +199,36 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
 
 
 def _prepared(
-    feature: Feature | None, completion: router_service_pb2.Completion, family: str
+    feature: Feature | None,
+    completion: router_service_pb2.Completion,
+    family: str,
+    limits: ServerLimits,
 ) -> PreparedPrompt:
     if completion.HasField("invocation"):
         assert feature is not None  # check_completion resolved the prompt's feature
         if completion.invocation.prompt_id == CHECK_PROMPT_ID:
-            return prepare_check(family)
-        return prepare(feature, invocation_completion(completion.invocation, feature), family)
+            return prepare_check(family, limits=limits)
+        invoked = invocation_completion(completion.invocation, feature)
+        return prepare(feature, invoked, family, limits=limits)
     if feature is None or completion.verbatim:
-        return PreparedPrompt(_verbatim(completion), _VERBATIM, None, PostProcessing())
-    return prepare(feature, completion, family)
+        return PreparedPrompt(_verbatim(completion, limits), _VERBATIM, None, PostProcessing())
+    return prepare(feature, completion, family, limits=limits)
 
 
-def _verbatim(completion: router_service_pb2.Completion) -> model_proxy_service_pb2.Generation:
-    """The caller's own prompt or messages, with only the parameters it set."""
+def _verbatim(
+    completion: router_service_pb2.Completion, limits: ServerLimits
+) -> model_proxy_service_pb2.Generation:
+    """The caller's own prompt or messages, with only the parameters it set, and an answer
+    budget for chat when it set none."""
     generation = model_proxy_service_pb2.Generation(parameters=completion.parameters)
     if completion.WhichOneof("input") == "chat":
         generation.chat.messages.extend(completion.chat.messages)
+        fit_max_tokens(
+            generation.parameters,
+            context_tokens=limits.context_tokens,
+            prompt_estimate=prompt_tokens(None, (m.content for m in completion.chat.messages)),
+            default=limits.chat_max_tokens,
+        )
     else:
         generation.prompt = completion.prompt
     return generation

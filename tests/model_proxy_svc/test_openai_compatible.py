@@ -36,10 +36,14 @@ async def _stream(proxy: Proxy, generation: pb.Generation) -> list[pb.StreamGene
         (500, grpc.StatusCode.UNAVAILABLE, "the server failed (HTTP 500 with no detail)"),
         (503, grpc.StatusCode.UNAVAILABLE, "the server failed (HTTP 503: simulated failure)"),
         (429, grpc.StatusCode.UNAVAILABLE, "overloaded (HTTP 429: simulated failure); retry later"),
+        # The request itself is wrong: a caller mistake, never retried.
+        (400, grpc.StatusCode.INVALID_ARGUMENT, "refused the request (HTTP 400: simulated failure)"),
+        (422, grpc.StatusCode.INVALID_ARGUMENT, "refused the request (HTTP 422: simulated failure)"),
+        (413, grpc.StatusCode.INVALID_ARGUMENT, "refused the request (HTTP 413: simulated failure)"),
         (
-            400,
+            409,
             grpc.StatusCode.FAILED_PRECONDITION,
-            "rejected the request (HTTP 400: simulated failure)",
+            "rejected the request (HTTP 409: simulated failure)",
         ),
     ],
 )
@@ -70,7 +74,7 @@ async def test_vllm_400_message_is_relayed(proxy: Proxy, simulator: BackgroundSi
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await proxy.stub.Generate(pb.GenerateRequest(generation=generation))
 
-    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "maximum context length is 10 tokens" in details(caught.value)
 
 
@@ -83,7 +87,7 @@ async def test_nested_error_shape_is_understood(
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await proxy.stub.Generate(pb.GenerateRequest(generation=generation))
 
-    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "The model `gone` does not exist." in details(caught.value)
     assert "ListProviderModels" in details(caught.value)
 

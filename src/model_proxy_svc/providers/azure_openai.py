@@ -16,7 +16,7 @@ from urllib.parse import quote, urlencode
 import httpx
 
 from aigw_common.errors import FailedPrecondition, UpstreamError, UpstreamRejected
-from model_proxy_svc.providers.base import AzureTarget, GenerationRequest, Upstream
+from model_proxy_svc.providers.base import AzureTarget, GenerationRequest, ServedModel, Upstream
 from model_proxy_svc.providers.openai_compatible import (
     OpenAICompatibleProvider,
     request_body,
@@ -89,7 +89,7 @@ class AzureOpenAIProvider(OpenAICompatibleProvider):
             metadata=metadata,
         )
 
-    async def list_models(self, upstream: Upstream) -> list[str]:
+    async def list_models(self, upstream: Upstream) -> list[ServedModel]:
         raise FailedPrecondition(
             "Azure OpenAI lists deployments in its control plane, not the data plane the proxy "
             "talks to: run `az cognitiveservices account deployment list` and use a "

@@ -35,6 +35,14 @@ _PARAMS = {
 }
 
 
+# The model server's refusals passed on with their own status (400, 404, 413, 422).
+_UPSTREAM_4XX = frozenset({"400", "404", "413", "422"})
+
+
+# GenerationParameters fields and the request field a caller knows them by.
+_OPENAI_NAMES = {"stop_sequences": "stop"}
+
+
 def error_body(
     message: str, kind: str, *, param: str | None = None, code: str | None = None
 ) -> dict[str, Any]:
@@ -45,6 +53,13 @@ def error_body(
 def error_response(error: errors.AigwError) -> JSONResponse:
     """The OpenAI-shaped answer for a domain error."""
     status, kind, code = _classify(error)
+    if isinstance(error, errors.UpstreamInvalidRequest):
+        # The model server refused the request itself: the caller gets its words and a 4xx,
+        # which no client retries. Which server it was stays in the log.
+        _log.info("request refused upstream", status=status, error=error.message)
+        said = error.metadata.get("upstream_message") or "no detail"
+        message = f"The model server refused the request: {said}"
+        return JSONResponse(error_body(message, kind, code=code), status_code=status)
     if isinstance(error, errors.UpstreamError) or status == 500:
         _log.warning("request failed", status=status, reason=error.reason, error=error.message)
         generic = INFERENCE_FAILED if status != 500 else INTERNAL_ERROR
@@ -85,6 +100,10 @@ class OpenAIRoute(APIRoute):
 
 
 def _classify(error: errors.AigwError) -> tuple[int, str, str | None]:
+    if isinstance(error, errors.UpstreamInvalidRequest):
+        upstream_status = error.metadata.get("http_status", "")
+        status = int(upstream_status) if upstream_status in _UPSTREAM_4XX else 400
+        return status, "invalid_request_error", None
     if isinstance(error, errors.Unauthenticated):
         return 401, "invalid_request_error", "invalid_api_key"
     if isinstance(error, errors.PermissionDenied):
@@ -109,8 +128,10 @@ def _classify(error: errors.AigwError) -> tuple[int, str, str | None]:
 def _param(field: str | None) -> str | None:
     if not field:
         return None
-    if field.startswith("completion.parameters."):
-        return field.removeprefix("completion.parameters.").split(".")[0]
+    for parameters in ("completion.parameters.", "generation.parameters."):
+        if field.startswith(parameters):
+            name = field.removeprefix(parameters).split(".")[0].split("[")[0]
+            return _OPENAI_NAMES.get(name, name)
     for prefix, param in _PARAMS.items():
         if field.startswith(prefix):
             return param
