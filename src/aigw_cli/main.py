@@ -160,9 +160,11 @@ async def _keys_list(settings: Settings, args: argparse.Namespace) -> None:
 
 
 async def _models_add(settings: Settings, args: argparse.Namespace) -> None:
-    response = await admin.create_model(
-        settings, admin.model_from_args(args), admin.api_key_from_args(args)
-    )
+    model = admin.model_from_args(args)
+    api_key = admin.api_key_from_args(args)
+    if args.completion_api == "auto" and args.platform == "openai_compatible":
+        await model_commands.find_completion_api(settings, model.target, api_key)
+    response = await admin.create_model(settings, model, api_key)
     print(f"model {response.model.name} added (configuration version {response.version})")
 
 
@@ -276,6 +278,24 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--first-token-timeout-s", type=float, default=0)
     add.add_argument("--idle-timeout-s", type=float, default=0, help="longest gap in a stream")
     add.add_argument("--max-retries", type=int, default=None, help="before the first token")
+    add.add_argument(
+        "--max-stop-sequences",
+        type=int,
+        default=0,
+        help="stops the server accepts (0: 4 for OpenAI-style servers, vLLM's default)",
+    )
+    add.add_argument(
+        "--context-tokens",
+        type=int,
+        default=0,
+        help="context the server serves (0: what it reports, e.g. vLLM's max_model_len)",
+    )
+    add.add_argument(
+        "--completion-api",
+        choices=["auto", *sorted(model_vocabulary.COMPLETION_APIS)],
+        default="auto",
+        help="which API serves prompts (auto: tried now, on openai_compatible servers)",
+    )
     add.add_argument("--azure-api-version", help="e.g. 2024-10-21 (deployments API)")
     add.add_argument("--azure-api", choices=sorted(model_vocabulary.AZURE_APIS), help="URL layout")
     add.add_argument(

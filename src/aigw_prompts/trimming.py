@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aigw_common.server_limits import CHARS_PER_TOKEN
+
 # Room for the template's own text and special tokens.
 _TEMPLATE_OVERHEAD_TOKENS = 256
 

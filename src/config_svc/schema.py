@@ -69,6 +69,9 @@ MIGRATIONS: list[tuple[str, ...]] = [
     ),
     # 4: expanded logging switched on at runtime (`aigw logging request-logging on`).
     ("ALTER TABLE config_version ADD COLUMN request_logging INTEGER NOT NULL DEFAULT 0",),
+    # 5: what the model's server accepts: a serialized ModelTarget holding only
+    # limits.max_stop_sequences, limits.context_tokens and completion_api (NULL = none set).
+    ("ALTER TABLE models ADD COLUMN server_options BLOB",),
 ]
 
 

@@ -11,6 +11,7 @@ from aigw.common.v1 import common_pb2
 from aigw.config.v1 import config_service_pb2
 from aigw_common import catalog
 from aigw_common.errors import InvalidArgument
+from aigw_common.server_limits import check_server_options
 
 MAX_MODELS_PER_FEATURE = 8
 MAX_API_KEY_CHARS = 4096
@@ -60,6 +61,7 @@ def check_create_model(request: config_service_pb2.CreateModelRequest) -> None:
     if target.endpoint or target.platform != common_pb2.PLATFORM_BEDROCK:
         _check_endpoint(target.endpoint, field="model.target.endpoint")
     _check_platform_options(target)
+    check_server_options(target, "model.target")
     identifier = target.identifier
     if not 1 <= len(identifier) <= MAX_IDENTIFIER_CHARS or not identifier.isprintable():
         raise _invalid(

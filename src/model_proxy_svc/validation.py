@@ -15,7 +15,7 @@ from google.protobuf import duration_pb2
 from aigw.common.v1 import common_pb2
 from aigw.modelproxy.v1 import model_proxy_service_pb2 as pb
 from aigw_common.errors import InvalidArgument
-from aigw_common.server_limits import max_stop_sequences
+from aigw_common.server_limits import check_server_options, max_stop_sequences
 from aigw_common.settings import ModelProxySettings
 from model_proxy_svc.providers.base import (
     AzureTarget,
@@ -26,9 +26,6 @@ from model_proxy_svc.providers.base import (
 )
 
 MAX_RETRIES = 10
-# What one model may be told it serves; far above any real context, far below int32.
-MAX_CONTEXT_TOKENS = 16_777_216
-MAX_STOP_SEQUENCES_LIMIT = 256
 _OPTIONS_BY_PLATFORM = {
     common_pb2.PLATFORM_AZURE_OPENAI: "azure",
     common_pb2.PLATFORM_BEDROCK: "bedrock",
@@ -70,19 +67,7 @@ def check_target(target: common_pb2.ModelTarget, field: str) -> None:
         raise _invalid(f"{field}.limits.max_concurrent_requests", "must not be negative")
     if limits.HasField("max_retries") and not 0 <= limits.max_retries <= MAX_RETRIES:
         raise _invalid(f"{field}.limits.max_retries", f"must be 0 to {MAX_RETRIES}")
-    if not 0 <= limits.max_stop_sequences <= MAX_STOP_SEQUENCES_LIMIT:
-        raise _invalid(
-            f"{field}.limits.max_stop_sequences", f"must be 0 to {MAX_STOP_SEQUENCES_LIMIT}"
-        )
-    if not 0 <= limits.context_tokens <= MAX_CONTEXT_TOKENS:
-        raise _invalid(f"{field}.limits.context_tokens", f"must be 0 to {MAX_CONTEXT_TOKENS}")
-    if target.completion_api not in common_pb2.CompletionApi.values():
-        raise _invalid(f"{field}.completion_api", f"has unknown value {target.completion_api}")
-    if (
-        target.completion_api == common_pb2.COMPLETION_API_CHAT
-        and target.platform != common_pb2.PLATFORM_OPENAI_COMPATIBLE
-    ):
-        raise _invalid(f"{field}.completion_api", "applies to PLATFORM_OPENAI_COMPATIBLE only")
+    check_server_options(target, field)
 
 
 def check_endpoint(endpoint: str, field: str) -> None:

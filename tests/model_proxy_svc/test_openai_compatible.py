@@ -30,6 +30,9 @@ async def _stream(proxy: Proxy, generation: pb.Generation) -> list[pb.StreamGene
     ]
 
 
+_INVALID = grpc.StatusCode.INVALID_ARGUMENT
+
+
 @pytest.mark.parametrize(
     ("status", "code", "fragment"),
     [
@@ -37,9 +40,21 @@ async def _stream(proxy: Proxy, generation: pb.Generation) -> list[pb.StreamGene
         (503, grpc.StatusCode.UNAVAILABLE, "the server failed (HTTP 503: simulated failure)"),
         (429, grpc.StatusCode.UNAVAILABLE, "overloaded (HTTP 429: simulated failure); retry later"),
         # The request itself is wrong: a caller mistake, never retried.
-        (400, grpc.StatusCode.INVALID_ARGUMENT, "refused the request (HTTP 400: simulated failure)"),
-        (422, grpc.StatusCode.INVALID_ARGUMENT, "refused the request (HTTP 422: simulated failure)"),
-        (413, grpc.StatusCode.INVALID_ARGUMENT, "refused the request (HTTP 413: simulated failure)"),
+        (
+            400,
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "refused the request (HTTP 400: simulated failure)",
+        ),
+        (
+            422,
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "refused the request (HTTP 422: simulated failure)",
+        ),
+        (
+            413,
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "refused the request (HTTP 413: simulated failure)",
+        ),
         (
             409,
             grpc.StatusCode.FAILED_PRECONDITION,

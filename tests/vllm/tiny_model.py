@@ -39,9 +39,10 @@ SPECIAL_TOKENS = [
     "<|fim_suffix|>",
     "<|fim_middle|>",
     "<|file_separator|>",
-    "<｜fim▁begin｜>",
-    "<｜fim▁hole｜>",
-    "<｜fim▁end｜>",
+    # DeepSeek Coder's markers use the full-width bar on purpose.
+    "<\uff5cfim\u2581begin\uff5c>",
+    "<\uff5cfim\u2581hole\uff5c>",
+    "<\uff5cfim\u2581end\uff5c>",
     "<|EOT|>",
     "<|begin_of_text|>",
     "<|start_header_id|>",
