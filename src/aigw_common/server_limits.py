@@ -117,8 +117,9 @@ def fit_max_tokens(
     prompt_estimate: int,
     default: int | None,
 ) -> None:
-    """`parameters.max_tokens`, when aigw chose it (a template's or `default`), lowered to the
-    room the prompt leaves in the context; the caller's own value is set before and kept."""
+    """`parameters.max_tokens` as aigw chooses it (a template's, else `default`), lowered to
+    the room the prompt leaves in the context. Never called on a caller's own value: that one
+    is the caller's, and refused if it cannot fit."""
     wanted = parameters.max_tokens if parameters.HasField("max_tokens") else default
     if wanted is None:
         return

@@ -221,16 +221,17 @@ def _verbatim(
     """The caller's own prompt or messages, with only the parameters it set, and an answer
     budget for chat when it set none."""
     generation = model_proxy_service_pb2.Generation(parameters=completion.parameters)
-    if completion.WhichOneof("input") == "chat":
-        generation.chat.messages.extend(completion.chat.messages)
+    if completion.WhichOneof("input") != "chat":
+        generation.prompt = completion.prompt
+        return generation
+    generation.chat.messages.extend(completion.chat.messages)
+    if not completion.parameters.HasField("max_tokens"):
         fit_max_tokens(
             generation.parameters,
             context_tokens=limits.context_tokens,
             prompt_estimate=prompt_tokens(None, (m.content for m in completion.chat.messages)),
             default=limits.chat_max_tokens,
         )
-    else:
-        generation.prompt = completion.prompt
     return generation
 
 

@@ -166,7 +166,16 @@ async def test_a_failure_mid_stream_is_an_error_event_without_done(
             "feature_unavailable",
         ),
         (errors.UpstreamTimeout("slow"), 504, "server_error", "timeout"),
-        (errors.UpstreamRejected("context too long at http://10.0.0.5"), 503, "server_error", None),
+        (errors.UpstreamRejected("bad key at http://10.0.0.5"), 503, "server_error", None),
+        (
+            errors.UpstreamInvalidRequest(
+                "model x at http://10.0.0.5 refused it",
+                metadata={"http_status": "422", "upstream_message": "too many stops"},
+            ),
+            422,
+            "invalid_request_error",
+            None,
+        ),
         (RuntimeError("db password is hunter2"), 500, "server_error", None),
     ],
 )

@@ -9,7 +9,7 @@ from aigw.common.v1 import common_pb2
 from aigw.router.v1 import router_service_pb2
 from aigw_common.settings import CustomModelsSettings, Settings
 from aigw_simulator import simulated_text
-from tests.router_svc.conftest import SIMULATED_TOKENS, Stack
+from tests.router_svc.conftest import SIMULATED_TOKENS, Stack, generations
 
 
 @pytest.fixture
@@ -41,5 +41,5 @@ async def test_stream_complete_makes_one_unary_model_call(stack: Stack) -> None:
     assert chunk.served_by.model == "codestral"
     assert chunk.finish_reason == common_pb2.FINISH_REASON_STOP
     assert chunk.usage.output_tokens == SIMULATED_TOKENS
-    [record] = stack.simulator.state.recorder.snapshot()
+    [record] = generations(stack.simulator)
     assert record["stream"] is False
