@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 export AIGW_DATA_DIR ?= $(CURDIR)/.aigw
 
-.PHONY: run test lint format proto install clean bench bench-peers
+.PHONY: run test test-vllm lint format proto install clean bench bench-peers
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ run: $(INSTALLED)
 ## test: the whole test suite (unit, servicer, in-process server and end-to-end tests)
 test: $(INSTALLED)
 	$(BIN)/pytest
+
+## test-vllm: the suite end to end in front of a real vLLM (CPU build, a tiny random-weight
+## model written at test time); installs vLLM once into ~/.cache/aigw, outside .venv
+test-vllm: $(INSTALLED)
+	AIGW_VLLM_PYTHON="$$(scripts/vllm_env.sh)" $(BIN)/pytest -m vllm tests/vllm -s
 
 ## lint: ruff, mypy, and buf lint/format on the contracts
 lint: $(INSTALLED)
