@@ -310,7 +310,8 @@ async def test_a_non_streamed_caller_leaving_aborts_vllms_request(
         with pytest.raises(asyncio.CancelledError):
             await call
     delay_ms = await _abort_delay_ms(vllm_server, request_id, left_at)
-    _SUMMARY["cancellation_ms"]["whole"] = round(delay_ms, 1)
+    # None: no abort within 10 s.
+    _SUMMARY["cancellation_ms"]["whole"] = round(delay_ms, 1) if delay_ms < 1e9 else None
     assert delay_ms < 100, f"vLLM aborted {delay_ms:.0f} ms after the caller left"
 
 
