@@ -12,16 +12,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from aigw.common.v1 import common_pb2
-from aigw_common.errors import InvalidArgument
+from aigw_common.request_rules import MAX_STOP_SEQUENCES
 
 # vLLM's VLLM_MAX_STOP_STRINGS default; OpenAI's own API (and Azure's) also allow 4.
 OPENAI_MAX_STOP_SEQUENCES = 4
-OTHER_MAX_STOP_SEQUENCES = 16
 _OPENAI_PLATFORMS = (common_pb2.PLATFORM_OPENAI_COMPATIBLE, common_pb2.PLATFORM_AZURE_OPENAI)
-
-# The largest values a model may be configured with: far above any real server, far below int32.
-MAX_CONTEXT_TOKENS = 16_777_216
-MAX_STOP_SEQUENCES_LIMIT = 256
 
 CHARS_PER_TOKEN = 3
 # A chat message costs its text plus the role markers the server's chat template adds.
@@ -45,37 +40,7 @@ def max_stop_sequences(target: common_pb2.ModelTarget) -> int:
         return target.limits.max_stop_sequences
     if target.platform in _OPENAI_PLATFORMS:
         return OPENAI_MAX_STOP_SEQUENCES
-    return OTHER_MAX_STOP_SEQUENCES
-
-
-def check_server_options(target: common_pb2.ModelTarget, field: str) -> None:
-    """The model's stop limit, context and completion API make sense (`field`: the target's
-    path in the request, e.g. `model.target`)."""
-    limits = target.limits
-    if not 0 <= limits.max_stop_sequences <= MAX_STOP_SEQUENCES_LIMIT:
-        raise InvalidArgument(
-            f"{field}.limits.max_stop_sequences must be 0 to {MAX_STOP_SEQUENCES_LIMIT}",
-            field=f"{field}.limits.max_stop_sequences",
-        )
-    if not 0 <= limits.context_tokens <= MAX_CONTEXT_TOKENS:
-        raise InvalidArgument(
-            f"{field}.limits.context_tokens must be 0 to {MAX_CONTEXT_TOKENS}",
-            field=f"{field}.limits.context_tokens",
-        )
-    if target.completion_api not in common_pb2.CompletionApi.values():
-        raise InvalidArgument(
-            f"{field}.completion_api has unknown value {target.completion_api}",
-            field=f"{field}.completion_api",
-        )
-    if (
-        target.completion_api == common_pb2.COMPLETION_API_CHAT
-        and target.platform != common_pb2.PLATFORM_OPENAI_COMPATIBLE
-    ):
-        raise InvalidArgument(
-            f"{field}.completion_api COMPLETION_API_CHAT applies to PLATFORM_OPENAI_COMPATIBLE "
-            "only (other platforms always send chat)",
-            field=f"{field}.completion_api",
-        )
+    return MAX_STOP_SEQUENCES
 
 
 def estimated_tokens(chars: int) -> int:

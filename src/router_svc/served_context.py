@@ -12,14 +12,13 @@ import asyncio
 import time
 from typing import TYPE_CHECKING
 
-import grpc
 import structlog
 
 from aigw.common.v1 import common_pb2
-from aigw.modelproxy.v1 import model_proxy_service_pb2
+from aigw_common.errors import AigwError
 
 if TYPE_CHECKING:
-    from aigw.modelproxy.v1.model_proxy_service_pb2_grpc import ModelProxyServiceAsyncStub
+    from router_svc.model_proxy_client import ModelProxyClient
 
 _log = structlog.get_logger(__name__)
 
@@ -33,7 +32,7 @@ class ServedContext:
 
     def __init__(
         self,
-        proxy: ModelProxyServiceAsyncStub,
+        proxy: ModelProxyClient,
         *,
         ttl_s: float,
         timeout_s: float,
@@ -66,18 +65,15 @@ class ServedContext:
 
     async def _ask(self, key: _Key, target: common_pb2.ModelTarget) -> int:
         try:
-            listed = await self._proxy.ListProviderModels(
-                model_proxy_service_pb2.ListProviderModelsRequest(target=target),
-                timeout=self._timeout_s,
-            )
+            listed = await self._proxy.list_models(target, timeout_s=self._timeout_s)
             tokens = next(
                 (m.context_tokens for m in listed.models if m.identifier == target.identifier), 0
             )
-        except grpc.aio.AioRpcError as error:
+        except AigwError as error:
             _log.warning(
                 "cannot learn the served context; using the family's window",
                 model=target.name,
-                error=error.details(),
+                error=error.message,
             )
             tokens = 0
         finally:

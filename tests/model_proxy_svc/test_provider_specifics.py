@@ -5,6 +5,8 @@ parallel streams, Anthropic's headers and top-level system prompt."""
 from __future__ import annotations
 
 import asyncio
+import http.server
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -16,6 +18,7 @@ import pytest
 from aigw.common.v1 import common_pb2
 from aigw.modelproxy.v1 import model_proxy_service_pb2 as pb
 from aigw.modelproxy.v1 import model_proxy_service_pb2_grpc as pb_grpc
+from aigw_common.interceptors.service_auth import ServiceAuth
 from aigw_common.secrets_box import SecretsBox
 from aigw_common.settings import Settings
 from aigw_simulator import BackgroundSimulator, SimulatorConfig, simulated_text
@@ -203,7 +206,9 @@ async def vpc_proxy(
     """A proxy whose AWS_BEDROCK_RUNTIME_ENDPOINT is the simulator."""
     vpc = settings.model_copy(update={"aws_bedrock_runtime_endpoint": sim.base_url})
     clients = HttpClients(vpc.model_proxy)
-    server, port = await build_server(vpc, clients=clients, secrets=secrets)
+    server, port = await build_server(
+        vpc, clients=clients, secrets=secrets, auth=ServiceAuth.disabled_for_tests()
+    )
     await server.start()
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         yield Proxy(pb_grpc.ModelProxyServiceStub(channel), channel, clients)
@@ -293,3 +298,41 @@ async def test_anthropic_plain_prompt_is_one_user_message(
     assert response.text == simulated_text(4)
     assert response.usage.input_tokens == 3
     assert _one(sim)["body"]["messages"] == [{"role": "user", "content": "def add(a, b):"}]
+
+
+async def test_anthropic_answer_in_another_protocol_names_anthropics_api(proxy: Proxy) -> None:
+    # Before the shared provider-errors module, Anthropic borrowed the OpenAI adapter's helper
+    # and reported "not OpenAI-compatible".
+    class NotAnthropic(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            self.send_response(200)
+            self.send_header("content-type", "text/plain")
+            self.send_header("content-length", "5")
+            self.end_headers()
+            self.wfile.write(b"hello")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotAnthropic)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+        generation = pb.Generation(
+            target=common_pb2.ModelTarget(
+                name="claude",
+                platform=common_pb2.PLATFORM_ANTHROPIC,
+                endpoint=endpoint,
+                identifier=ANTHROPIC.model,
+            ),
+            prompt="def add(a, b):",
+        )
+        error = await failure(proxy, generation, streamed=False)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert error.code() == grpc.StatusCode.UNAVAILABLE
+    assert "not Anthropic's Messages API" in details(error)
