@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from aigw.common.v1 import common_pb2
+from aigw.modelproxy.v1 import model_proxy_service_pb2
 from aigw_common.request_rules import MAX_STOP_SEQUENCES
 
 # vLLM's VLLM_MAX_STOP_STRINGS default; OpenAI's own API (and Azure's) also allow 4.
@@ -53,6 +54,13 @@ def prompt_tokens(prompt: str | None, messages: Iterable[str]) -> int:
     if prompt is not None:
         return estimated_tokens(len(prompt))
     return sum(estimated_tokens(len(text)) + _TOKENS_PER_MESSAGE for text in messages)
+
+
+def generation_tokens(generation: model_proxy_service_pb2.Generation) -> int:
+    """A generous token count for a rendered generation's prompt or messages."""
+    if generation.HasField("chat"):
+        return prompt_tokens(None, (m.content for m in generation.chat.messages))
+    return prompt_tokens(generation.prompt, ())
 
 
 def answer_room(context_tokens: int, prompt_estimate: int) -> int:

@@ -12,7 +12,12 @@ from aigw.router.v1 import router_service_pb2
 from aigw_common import catalog
 from aigw_common.catalog import Feature, FeatureKind
 from aigw_common.languages import language_of
-from aigw_common.server_limits import ServerLimits, fit_max_tokens, fitted_stops, prompt_tokens
+from aigw_common.server_limits import (
+    ServerLimits,
+    fit_max_tokens,
+    fitted_stops,
+    generation_tokens,
+)
 from aigw_prompts.chat_mapping import map_messages
 from aigw_prompts.instructions import extract_instruction
 from aigw_prompts.postprocess import PostProcessing
@@ -94,7 +99,7 @@ def prepare(
         fit_max_tokens(
             generation.parameters,
             context_tokens=context_tokens,
-            prompt_estimate=_prompt_estimate(generation),
+            prompt_estimate=generation_tokens(generation),
             default=limits.chat_max_tokens if generation.HasField("chat") else None,
         )
     return PreparedPrompt(
@@ -151,12 +156,6 @@ def _apply_overrides(
     parameters.stop_token_ids.extend(
         token for token in overrides.stop_token_ids if token not in parameters.stop_token_ids
     )
-
-
-def _prompt_estimate(generation: model_proxy_service_pb2.Generation) -> int:
-    if generation.HasField("chat"):
-        return prompt_tokens(None, (m.content for m in generation.chat.messages))
-    return prompt_tokens(generation.prompt, ())
 
 
 def _message(role: common_pb2.Role.ValueType, content: str) -> common_pb2.Message:

@@ -20,6 +20,7 @@ from aigw_common.errors import AigwError
 from aigw_common.server_limits import (
     ServerLimits,
     fit_max_tokens,
+    generation_tokens,
     max_stop_sequences,
     prompt_tokens,
 )
@@ -150,6 +151,8 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
         )
         tools = offered_tools(caller)
         attempts = agent_attempts(request, models, tools)
+        for attempt in attempts:
+            await self._fit_answer(attempt.prompt.generation)
 
         def open_call(model: config_service_pb2.Model, prompt: PreparedPrompt) -> ProxyStream:
             timeout_s = self._timeout(model, prompt, context)
@@ -187,6 +190,18 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
                 served_by=served_by(model),
             )
         raise AssertionError("a plan always has at least one attempt")  # pragma: no cover
+
+    async def _fit_answer(self, generation: model_proxy_service_pb2.Generation) -> None:
+        """A rendered prompt's answer budget lowered to the room its server's context leaves
+        (agent prompts are rendered whole; code prompts are fitted as they are rendered)."""
+        context_tokens = await self._served.context_tokens(generation.target)
+        generation.target.limits.context_tokens = context_tokens
+        fit_max_tokens(
+            generation.parameters,
+            context_tokens=context_tokens,
+            prompt_estimate=generation_tokens(generation),
+            default=None,
+        )
 
     async def _plan(self, completion: router_service_pb2.Completion) -> list[_Attempt]:
         feature = check_completion(completion)

@@ -64,5 +64,5 @@ async def test_the_agent_parses_the_whole_answer_of_one_unary_call(stack: Stack)
     assert [e.WhichOneof("event") for e in events] == ["final_answer_delta", "usage"]
     assert events[0].final_answer_delta.text == "Hi there."
     assert events[0].served_by.model == "mistral"
-    [record] = stack.simulator.state.recorder.snapshot()
+    [record] = generations(stack.simulator)
     assert record["stream"] is False

@@ -13,6 +13,7 @@ import pytest
 from aigw.common.v1 import common_pb2
 from aigw.config.v1 import config_service_pb2
 from aigw.router.v1 import router_service_pb2
+from aigw_simulator.scripted import ScriptedReply
 from tests.router_svc.conftest import Stack, generations
 
 SERVED_CONTEXT = 1024
@@ -219,3 +220,25 @@ async def test_a_chat_only_server_serves_code_completion_as_chat(stack: Stack) -
     [message] = record["body"]["messages"]
     assert message["role"] == "user"
     assert message["content"].startswith("[SUFFIX]")
+
+
+async def test_the_agents_answer_budget_fits_the_served_context(stack: Stack) -> None:
+    # The agent prompts ask for 4096 answer tokens; vLLM refuses more than max_model_len.
+    _serve(stack, max_model_len=SERVED_CONTEXT)
+    await _add(stack, "mistral", "mistral")
+    await stack.assign("duo_chat", "mistral")
+    stack.simulator.state.script.add(ScriptedReply(chunks=("x\nFinal Answer: ", "Hi there.")))
+    request = router_service_pb2.StreamAgentRequest(
+        messages=[router_service_pb2.AgentMessage(role=common_pb2.ROLE_USER, content="hi")]
+    )
+
+    events = [
+        event
+        async for event in stack.router.StreamAgent(
+            request, metadata=stack.metadata("duo_chat"), timeout=10
+        )
+    ]
+
+    assert events
+    [record] = generations(stack.simulator)
+    assert 0 < record["body"]["max_tokens"] < SERVED_CONTEXT
