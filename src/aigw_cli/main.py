@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -108,6 +109,7 @@ def _simulator(settings: Settings, args: argparse.Namespace) -> None:
         max_model_len=args.max_model_len,
         max_stop_strings=args.max_stop_strings,
         chat_only=args.chat_only,
+        answers_file=args.answers,
     )
     print(
         f"aigw simulator (a development tool, not a model) on http://{args.host}:{args.port} "
@@ -226,6 +228,12 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--tokens", type=int, default=32, help="tokens per answer")
     sim.add_argument("--tokens-per-second", type=float, default=0, help="0: as fast as possible")
     sim.add_argument("--first-token-delay-ms", type=float, default=0)
+    sim.add_argument(
+        "--answers",
+        type=Path,
+        default=None,
+        help="JSON file of recorded code-completion answers to stream for the prompts they answer",
+    )
     sim.add_argument(
         "--model",
         default="aigw-simulator",

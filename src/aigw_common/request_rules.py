@@ -20,6 +20,7 @@ MAX_ENDPOINT_CHARS = 2048
 # GitLab's limit for the model identifier a request names (config_svc stores shorter ones).
 MAX_IDENTIFIER_CHARS = 1000
 MAX_STOP_SEQUENCES = 16
+MAX_TEMPERATURE = 2.0
 MAX_RETRIES = 10
 # The largest server limits a model may be configured with: far above any real server, far
 # below int32.
@@ -125,9 +126,10 @@ def check_parameters(
                 f"{context_tokens} tokens for prompt and answer together; ask for fewer than "
                 f"{context_tokens} tokens",
             )
-    if parameters.HasField("temperature") and not 0 <= parameters.temperature <= 2:
+    if parameters.HasField("temperature") and not 0 <= parameters.temperature <= MAX_TEMPERATURE:
         raise invalid(
-            f"{field}.temperature", f"must be between 0 and 2, got {parameters.temperature:g}"
+            f"{field}.temperature",
+            f"must be between 0 and {MAX_TEMPERATURE:g}, got {parameters.temperature:g}",
         )
     if parameters.HasField("top_p") and not 0 < parameters.top_p <= 1:
         raise invalid(f"{field}.top_p", f"must be above 0 and at most 1, got {parameters.top_p:g}")

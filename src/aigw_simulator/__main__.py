@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from pathlib import Path
 
 from aigw_simulator.config import SimulatorConfig
 from aigw_simulator.serving import run
@@ -29,6 +30,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--max-model-len", type=int, default=SimulatorConfig.max_model_len)
     parser.add_argument("--max-stop-strings", type=int, default=SimulatorConfig.max_stop_strings)
     parser.add_argument("--chat-only", action="store_true", help="serve no /v1/completions")
+    parser.add_argument("--answers", type=Path, default=None, help="recorded answers (JSON)")
     args = parser.parse_args(argv)
     config = SimulatorConfig(
         tokens=args.tokens,
@@ -40,6 +42,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         max_model_len=args.max_model_len,
         max_stop_strings=args.max_stop_strings,
         chat_only=args.chat_only,
+        answers_file=args.answers,
     )
     run(config, args.host, args.port)
 

@@ -43,7 +43,8 @@ def agent_attempts(
     tools: Sequence[ToolDefinition],
 ) -> list[Attempt]:
     """The model request for each model in turn; InvalidArgument when a model's family has no
-    agent prompt."""
+    agent prompt (only a model described in the request can: config_svc assigns duo_chat to
+    chat-capable families only, and each has one)."""
     attempts = []
     for model in models:
         try:
@@ -56,6 +57,11 @@ def agent_attempts(
                 metadata={"model": model.name, "family": model.family},
             ) from None
         prompt.generation.target.CopyFrom(model.target)
+        # The prompt's 4096 is a default; the operator's limit for the model wins.
+        limit = model.target.limits.max_output_tokens
+        parameters = prompt.generation.parameters
+        if 0 < limit < parameters.max_tokens:
+            parameters.max_tokens = limit
         attempts.append(Attempt(model, prompt))
     return attempts
 
