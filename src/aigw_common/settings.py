@@ -204,6 +204,39 @@ class ModelProxySettings(GrpcServiceSettings):
     azure_api_version: str = Field(default="2024-10-21", min_length=1)
 
 
+class DatabaseSettings(_Section):
+    """`AIGW_DATABASE__*`: where config_svc keeps the configuration (and auth_svc its signing
+    keys, with `AIGW_AUTH_SVC_KEYS__BACKEND=database`).
+
+    Unset `url`: SQLite in the data directory (one machine). A `postgresql://` URL: PostgreSQL,
+    shared by every replica; changes reach the other replicas by NOTIFY within milliseconds, and
+    by polling every `poll_interval_s` should a notification be lost.
+    """
+
+    url: SecretStr | None = None
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    # Every statement, and every wait for a row lock, is bounded.
+    statement_timeout_s: float = Field(default=10.0, gt=0)
+    poll_interval_s: float = Field(default=2.0, gt=0)
+    # Apply pending schema migrations when config_svc starts (`aigw db migrate` does it alone).
+    migrate_on_start: bool = True
+
+    @field_validator("url", mode="after")
+    @classmethod
+    def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        scheme = value.get_secret_value().partition("://")[0]
+        if scheme not in ("postgresql", "postgres"):
+            # Never quote the URL: it may hold a password.
+            raise ValueError("AIGW_DATABASE__URL must be a postgresql:// URL")
+        return value
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.url is not None
+
+
 class Settings(BaseSettings):
     """All of aigw's settings. Build once per process with `Settings()` and pass it down."""
 
@@ -215,6 +248,10 @@ class Settings(BaseSettings):
     )
 
     environment: Literal["development", "production"] = "production"
+    # Cluster mode (N replicas): every secret comes from the environment or a mounted Secret, and
+    # a service refuses to start rather than generate its own (a per-pod credential or sealing
+    # key would differ between replicas).
+    cluster: bool = False
     data_dir: Path = Path.home() / ".local" / "share" / "aigw"
     logging: LoggingSettings = LoggingSettings()
     auth: AuthSettings = AuthSettings()
@@ -226,6 +263,7 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = MetricsSettings()
     tracing: TracingSettings = TracingSettings()
     model_proxy: ModelProxySettings = ModelProxySettings()
+    database: DatabaseSettings = DatabaseSettings()
     # Where model API keys are sealed: a Fernet key file shared by config_svc and model_proxy_svc.
     credentials_key_file: Path | None = None
     # A private (VPC) Bedrock Runtime endpoint for models that name none; GitLab's variable name.

@@ -24,6 +24,7 @@ from aigw_common.token_verifier import TokenVerifier
 from aigw_common.tracing import configure_tracing
 from config_svc.authorization import required_scopes
 from config_svc.broadcast import SnapshotBroadcast
+from config_svc.change_feed import ChangeFeed
 from config_svc.servicer import ConfigServiceServicer
 from config_svc.store import DB_FILENAME, ConfigStore
 
@@ -33,8 +34,13 @@ ERROR_DOMAIN = "config_svc.aigw"
 
 
 async def open_store(settings: Settings) -> ConfigStore:
-    """The configuration database in the data directory, created and migrated as needed."""
-    return await ConfigStore.open(settings.data_dir / DB_FILENAME)
+    """The configuration database: PostgreSQL at AIGW_DATABASE__URL, else SQLite in the data
+    directory; migrated first unless AIGW_DATABASE__MIGRATE_ON_START=false."""
+    return await ConfigStore.open_database(
+        settings.database,
+        settings.data_dir / DB_FILENAME,
+        migrate_first=settings.database.migrate_on_start,
+    )
 
 
 async def open_secrets_box(settings: Settings) -> SecretsBox:
@@ -83,6 +89,8 @@ async def serve(settings: Settings) -> None:
         async with auth_svc_keys(settings) as keys:
             health_servicer = health.aio.HealthServicer()
             broadcast = SnapshotBroadcast(await store.load_snapshot())
+            feed = ChangeFeed(store, broadcast, settings.database)
+            feed.start()
             server, port = await build_server(
                 settings,
                 health_servicer,
@@ -92,17 +100,20 @@ async def serve(settings: Settings) -> None:
                 verifier=TokenVerifier(keys, settings.auth),
             )
             await server.start()
-            await serve_until_signalled(
-                server,
-                health_servicer,
-                name="config_svc",
-                port=port,
-                grace_period_s=settings.config_svc.grace_period_s,
-                on_draining=broadcast.close,
-                # Every call needs a verified token: SERVING once auth_svc's keys are cached.
-                serving_once=keys.wait_ready(),
-                service_names=[SERVICE_NAME],
-            )
+            try:
+                await serve_until_signalled(
+                    server,
+                    health_servicer,
+                    name="config_svc",
+                    port=port,
+                    grace_period_s=settings.config_svc.grace_period_s,
+                    on_draining=broadcast.close,
+                    # Every call needs a verified token: SERVING once auth_svc's keys are cached.
+                    serving_once=keys.wait_ready(),
+                    service_names=[SERVICE_NAME],
+                )
+            finally:
+                await feed.stop()
     finally:
         await store.close()
 
