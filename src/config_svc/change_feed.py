@@ -17,9 +17,10 @@ import psycopg
 import structlog
 
 from aigw_common.errors import AigwError
+from aigw_common.postgres import postgres_options
 from aigw_common.settings import DatabaseSettings
 from config_svc.broadcast import SnapshotBroadcast
-from config_svc.database import CHANGES_CHANNEL, postgres_options
+from config_svc.database import CHANGES_CHANNEL
 from config_svc.store import ConfigStore
 
 _log = structlog.get_logger(__name__)

@@ -18,6 +18,7 @@ import psycopg
 import psycopg.pq
 
 from aigw_common.errors import UpstreamUnavailable
+from aigw_common.postgres import connect_postgres, database_unavailable
 from aigw_common.settings import DatabaseSettings
 
 # The channel every config_svc replica LISTENs on; the payload is the new version.
@@ -168,36 +169,3 @@ class PostgresDatabase(Database):
         if self._conn is not None and self._conn.broken:
             self._conn.close()
             self._conn = None
-
-
-def connect_postgres(settings: DatabaseSettings, *, autocommit: bool) -> psycopg.Connection[Any]:
-    """A connection with aigw's timeouts; UpstreamUnavailable (never quoting the URL) if the
-    server cannot be reached."""
-    assert settings.url is not None
-    try:
-        return psycopg.connect(
-            settings.url.get_secret_value(),
-            autocommit=autocommit,
-            **postgres_options(settings),
-        )
-    except psycopg.OperationalError as error:
-        raise database_unavailable() from error
-
-
-def postgres_options(settings: DatabaseSettings) -> dict[str, Any]:
-    """Connection keywords bounding every wait: connecting, each statement, each lock."""
-    statement_ms = int(settings.statement_timeout_s * 1000)
-    return {
-        "connect_timeout": max(1, round(settings.connect_timeout_s)),
-        "options": f"-c statement_timeout={statement_ms} -c lock_timeout={statement_ms}",
-        "application_name": "aigw",
-    }
-
-
-def database_unavailable() -> UpstreamUnavailable:
-    # The driver's message can quote the host and user: say only what the operator must check.
-    return UpstreamUnavailable(
-        "the configuration database (AIGW_DATABASE__URL) is unreachable; the last "
-        "configuration keeps being served, changes fail until it is back",
-        reason="DATABASE_UNAVAILABLE",
-    )

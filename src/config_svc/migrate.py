@@ -19,8 +19,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from aigw_common.postgres import database_unavailable, postgres_options
 from aigw_common.settings import DatabaseSettings
-from config_svc.database import database_unavailable, postgres_options
 
 SCRIPT_LOCATION = "config_svc:migrations"
 # Replicas starting together migrate one at a time (a PostgreSQL advisory lock on this key).
