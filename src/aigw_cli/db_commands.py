@@ -10,25 +10,30 @@ import argparse
 
 from aigw_common.errors import AigwError
 from aigw_common.settings import Settings
-from config_svc.migrate import SchemaTooNew, current_revision, head_revision, migrate
-from config_svc.store import DB_FILENAME
+
+# config_svc.migrate is imported by the commands that use it: alembic and SQLAlchemy would
+# otherwise slow every other `aigw` command down.
 
 
 def _where(settings: Settings) -> str:
-    return "PostgreSQL" if settings.database.is_postgres else str(settings.data_dir / DB_FILENAME)
+    return "PostgreSQL" if settings.database.is_postgres else str(settings.config_db_path)
 
 
 def db_migrate(settings: Settings, args: argparse.Namespace) -> None:
+    from config_svc.migrate import SchemaTooNew, migrate
+
     try:
-        revision = migrate(settings.database, settings.data_dir / DB_FILENAME)
+        revision = migrate(settings.database, settings.config_db_path)
     except (SchemaTooNew, AigwError) as error:
         raise SystemExit(f"aigw db migrate: {error}") from None
     print(f"configuration database ({_where(settings)}) at schema revision {revision}")
 
 
 def db_status(settings: Settings, args: argparse.Namespace) -> None:
+    from config_svc.migrate import current_revision, head_revision
+
     try:
-        current = current_revision(settings.database, settings.data_dir / DB_FILENAME)
+        current = current_revision(settings.database, settings.config_db_path)
     except AigwError as error:
         raise SystemExit(f"aigw db status: {error}") from None
     head = head_revision()

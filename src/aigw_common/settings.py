@@ -40,20 +40,37 @@ class LoggingSettings(_Section):
 
 
 class GrpcServiceSettings(_Section):
-    """Where one gRPC service listens (`bind`, `port`) and where its clients reach it (`host`)."""
+    """Where one gRPC service listens (`bind`, `port`) and where its clients reach it (`host`,
+    or a whole gRPC `target`)."""
 
     bind: str = "127.0.0.1"
     host: str = "127.0.0.1"
     port: int = Field(ge=0, le=65535)
+    # The gRPC target clients dial instead of host:port, to balance over replicas: e.g.
+    # `dns:///aigw-router:50051` (a headless Service: every pod's address) or
+    # `ipv4:10.0.0.1:50051,10.0.0.2:50051`. Clients always balance round_robin.
+    target: str | None = None
     reflection: bool = False
+    # In-flight calls get this long to finish once stopping begins; then they are cancelled.
     grace_period_s: float = Field(default=10.0, ge=0)
+    # Between reporting NOT_SERVING and refusing new calls: the time load balancers and
+    # Kubernetes endpoints need to notice (5 s is typical there; 0 for one machine).
+    drain_delay_s: float = Field(default=0.0, ge=0, le=300)
+    # Connections are closed (GOAWAY) after this age, ±10 %, so clients re-resolve and spread
+    # over replicas added since; streams then get the grace below, which must exceed the
+    # longest stream (a model call's timeout).
+    max_connection_age_s: float = Field(default=300.0, gt=0)
+    max_connection_age_grace_s: float = Field(default=120.0, ge=0)
+    # A second, plaintext port serving only the health service, for probes that cannot speak
+    # TLS (Kubernetes' native gRPC probes); unset: none.
+    health_port: int | None = Field(default=None, ge=0, le=65535)
     max_message_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
     max_concurrent_rpcs: int | None = Field(default=None, gt=0)
 
     @property
     def address(self) -> str:
-        """The `host:port` target clients dial."""
-        return f"{self.host}:{self.port}"
+        """The target clients dial: `target` if set, else `host:port`."""
+        return self.target or f"{self.host}:{self.port}"
 
     @property
     def listen_address(self) -> str:
@@ -305,6 +322,11 @@ class Settings(BaseSettings):
                 "AIGW_ENVIRONMENT=production; set AIGW_ENVIRONMENT=development for a trial setup"
             )
         return self
+
+    @property
+    def config_db_path(self) -> Path:
+        """config_svc's SQLite database (when AIGW_DATABASE__URL is unset)."""
+        return self.data_dir / "config.sqlite3"
 
     @property
     def sealing_key_path(self) -> Path:

@@ -31,7 +31,6 @@ from auth_svc.keyset_file import KeySetFile
 from auth_svc.servicer import AuthServiceServicer
 from auth_svc.shared_keys import SharedKeys, follow_shared_keys
 from config_svc.migrate import migrate
-from config_svc.store import DB_FILENAME
 
 SERVICE_NAME = auth_service_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
 # How often keys past their retention are removed.
@@ -98,7 +97,7 @@ async def shared_key_storage(settings: Settings) -> SharedKeys | None:
     if settings.database.url is None:
         return None
     if settings.database.migrate_on_start:
-        await asyncio.to_thread(migrate, settings.database, settings.data_dir / DB_FILENAME)
+        await asyncio.to_thread(migrate, settings.database, settings.config_db_path)
     box = SecretsBox(await asyncio.to_thread(load_sealing_key, settings))
     return SharedKeys(settings.database, box)
 
@@ -132,7 +131,8 @@ async def serve(settings: Settings) -> None:
             health_servicer,
             name="auth_svc",
             port=port,
-            grace_period_s=settings.auth_svc.grace_period_s,
+            settings=settings.auth_svc,
+            service_names=[SERVICE_NAME],
         )
     finally:
         for task in background:

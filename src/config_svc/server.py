@@ -26,7 +26,7 @@ from config_svc.authorization import required_scopes
 from config_svc.broadcast import SnapshotBroadcast
 from config_svc.change_feed import ChangeFeed
 from config_svc.servicer import ConfigServiceServicer
-from config_svc.store import DB_FILENAME, ConfigStore
+from config_svc.store import ConfigStore
 
 SERVICE_NAME = config_service_pb2.DESCRIPTOR.services_by_name["ConfigService"].full_name
 # ErrorInfo.domain for every error this service reports.
@@ -38,7 +38,7 @@ async def open_store(settings: Settings) -> ConfigStore:
     directory; migrated first unless AIGW_DATABASE__MIGRATE_ON_START=false."""
     return await ConfigStore.open_database(
         settings.database,
-        settings.data_dir / DB_FILENAME,
+        settings.config_db_path,
         migrate_first=settings.database.migrate_on_start,
     )
 
@@ -106,7 +106,7 @@ async def serve(settings: Settings) -> None:
                     health_servicer,
                     name="config_svc",
                     port=port,
-                    grace_period_s=settings.config_svc.grace_period_s,
+                    settings=settings.config_svc,
                     on_draining=broadcast.close,
                     # Every call needs a verified token: SERVING once auth_svc's keys are cached.
                     serving_once=keys.wait_ready(),

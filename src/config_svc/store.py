@@ -28,8 +28,6 @@ from aigw_common.settings import DatabaseSettings
 from config_svc.database import Database, PostgresDatabase, SqliteDatabase
 from config_svc.migrate import migrate
 
-DB_FILENAME = "config.sqlite3"
-
 _T = TypeVar("_T")
 
 _MODEL_COLUMNS = (

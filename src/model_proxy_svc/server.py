@@ -96,7 +96,7 @@ async def serve(settings: Settings) -> None:
                 health_servicer,
                 name="model_proxy_svc",
                 port=port,
-                grace_period_s=settings.model_proxy.grace_period_s,
+                settings=settings.model_proxy,
                 # Every call needs a verified token: SERVING once auth_svc's keys are cached.
                 serving_once=keys.wait_ready(),
                 service_names=[SERVICE_NAME],

@@ -112,7 +112,7 @@ async def serve(settings: Settings) -> None:
                 health_servicer,
                 name="router_svc",
                 port=port,
-                grace_period_s=settings.router.grace_period_s,
+                settings=settings.router,
                 serving_once=ready_to_serve(
                     config, keys, need_keys=not settings.auth.bypass_external
                 ),
