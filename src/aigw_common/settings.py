@@ -254,6 +254,24 @@ class DatabaseSettings(_Section):
         return self.url is not None
 
 
+class RedisSettings(_Section):
+    """`AIGW_REDIS__*`: the Redis every model-proxy replica shares for its limits.
+
+    Unset `url`: each process counts for itself (one machine). Set: a model's
+    `max_concurrent_requests` holds across every replica; each request holds an expiring lease,
+    renewed while it runs, so a replica that dies gives its slots back within `lease_ttl_s`.
+    """
+
+    url: SecretStr | None = None
+    # Prefix of every key aigw writes (several deployments may share one Redis).
+    key_prefix: str = Field(default="aigw", min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")
+    socket_timeout_s: float = Field(default=0.5, gt=0)
+    lease_ttl_s: float = Field(default=10.0, ge=1, le=600)
+    # When Redis cannot be reached: "open" admits by this process's own count (and counts the
+    # failure in aigw_limit_store_failures_total), "closed" refuses with 503.
+    failure_mode: Literal["open", "closed"] = "open"
+
+
 class Settings(BaseSettings):
     """All of aigw's settings. Build once per process with `Settings()` and pass it down."""
 
@@ -281,6 +299,7 @@ class Settings(BaseSettings):
     tracing: TracingSettings = TracingSettings()
     model_proxy: ModelProxySettings = ModelProxySettings()
     database: DatabaseSettings = DatabaseSettings()
+    redis: RedisSettings = RedisSettings()
     # Where model API keys are sealed: a Fernet key file shared by config_svc and model_proxy_svc.
     credentials_key_file: Path | None = None
     # A private (VPC) Bedrock Runtime endpoint for models that name none; GitLab's variable name.

@@ -28,7 +28,9 @@ from aigw_common.token_verifier import TokenVerifier
 from aigw_common.tracing import configure_tracing
 from model_proxy_svc.bedrock_clients import BedrockClients
 from model_proxy_svc.clients import HttpClients
+from model_proxy_svc.limits import Admission
 from model_proxy_svc.servicer import ModelProxyServicer
+from model_proxy_svc.shared_limits import SharedConcurrencyLimiter
 from model_proxy_svc.upstream_log import UpstreamLogInterceptor
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ModelProxyService"].full_name
@@ -43,6 +45,7 @@ async def build_server(
     secrets: SecretsBox | None = None,
     bedrock: BedrockClients | None = None,
     verifier: TokenVerifier | None = None,
+    limiter: Admission | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     """The bound, not yet started server. The caller owns `clients` and `bedrock` and closes
     them after the server stops; `secrets` defaults to the configured sealing key; without
@@ -62,7 +65,7 @@ async def build_server(
     interceptors.append(UpstreamLogInterceptor())
     server = create_server(section, domain=_DOMAIN, interceptors=interceptors)
     pb_grpc.add_ModelProxyServiceServicer_to_server(
-        ModelProxyServicer(section, clients, secrets, bedrock), server
+        ModelProxyServicer(section, clients, secrets, bedrock, limiter), server
     )
     await add_standard_services(
         server,
@@ -79,6 +82,8 @@ async def serve(settings: Settings) -> None:
     health_servicer = grpc_health.aio.HealthServicer()
     clients = HttpClients(settings.model_proxy, verify=outbound_verify(settings.tls))
     bedrock = _bedrock_clients(settings)
+    # With Redis, model limits hold across every replica; else per process.
+    shared = SharedConcurrencyLimiter(settings.redis) if settings.redis.url is not None else None
     try:
         secrets = SecretsBox(load_sealing_key(settings))
         async with auth_svc_keys(settings) as keys:
@@ -89,6 +94,7 @@ async def serve(settings: Settings) -> None:
                 secrets=secrets,
                 bedrock=bedrock,
                 verifier=TokenVerifier(keys, settings.auth),
+                limiter=shared,
             )
             await server.start()
             await serve_until_signalled(
@@ -104,6 +110,8 @@ async def serve(settings: Settings) -> None:
     finally:
         await clients.aclose()
         await bedrock.aclose()
+        if shared is not None:
+            await shared.aclose()
 
 
 def _bedrock_clients(settings: Settings) -> BedrockClients:

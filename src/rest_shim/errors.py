@@ -53,7 +53,9 @@ def error_response(error: AigwError) -> JSONResponse:
         _log.error("request failed", reason=error.reason, error=error.message)
         return JSONResponse({"detail": INTERNAL_ERROR}, status_code=500)
     _log.info("request refused", status=error.http_status, reason=error.reason, error=error.message)
-    return JSONResponse({"detail": error.message}, status_code=error.http_status)
+    return JSONResponse(
+        {"detail": error.message}, status_code=error.http_status, headers=error.http_headers()
+    )
 
 
 def validation_detail(errors: Sequence[Any]) -> str:

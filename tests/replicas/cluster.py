@@ -1,6 +1,6 @@
 """Two replicas of every aigw service on one machine, as processes on their own loopback
-addresses (127.0.0.x), sharing a private PostgreSQL database, with HAProxy (an L7 balancer)
-in front of the routers (gRPC over h2c) and the REST shims (HTTP).
+addresses (127.0.0.x), sharing a private PostgreSQL database and a Redis of their own, with
+HAProxy (an L7 balancer) in front of the routers (gRPC over h2c) and the REST shims (HTTP).
 
 Replica `i` of a service listens on 127.0.0.<10 * service + i>; every port is free when taken.
 Clients reach gRPC services the way they would in Kubernetes with a headless Service: one target
@@ -67,6 +67,8 @@ class Cluster:
     admin_credential: str
     credentials_key: str
     simulator_url: str
+    redis_url: str = ""
+    redis: asyncio.subprocess.Process | None = None
     replicas: list[Replica] = field(default_factory=list)
     haproxy: asyncio.subprocess.Process | None = None
     grpc_front: str = ""
@@ -98,6 +100,8 @@ class Cluster:
             "AIGW_DATABASE__URL": self.database_url,
             "AIGW_DATABASE__POLL_INTERVAL_S": "2",
             "AIGW_CREDENTIALS_KEY": self.credentials_key,
+            "AIGW_REDIS__URL": self.redis_url,
+            "AIGW_REDIS__LEASE_TTL_S": "3",
             "AIGW_LOGGING__TO_FILE": str(self.base / f"{service}-{index}.log"),
             "AIGW_METRICS__HOST": host,
             **self.client_env(),
@@ -211,7 +215,7 @@ defaults
     timeout check 1s
     retries 3
     option redispatch 1
-    retry-on conn-failure empty-response
+    retry-on conn-failure empty-response junk-response
 
 frontend grpc_in
     bind 127.0.0.1:{grpc_port} proto h2
@@ -230,6 +234,37 @@ backend shims
     option httpchk GET /monitoring/ready
 {shims}
 """
+
+
+async def start_redis(cluster: Cluster) -> None:
+    """A Redis of the cluster's own (the test stops it to see the limits' failure policy)."""
+    executable = shutil.which("redis-server")
+    if executable is None:
+        raise RuntimeError("redis-server is not installed (Debian package redis-server)")
+    (port,) = free_ports(1)
+    cluster.redis_url = f"redis://127.0.0.1:{port}/0"
+    with (cluster.base / "redis.stderr").open("ab") as stderr:
+        cluster.redis = await asyncio.create_subprocess_exec(
+            executable,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            stdout=stderr,
+            stderr=stderr,
+        )
+    async with asyncio.timeout(10):
+        while True:
+            with contextlib.suppress(OSError):
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.close()
+                await writer.wait_closed()
+                return
+            await asyncio.sleep(0.05)
 
 
 async def start_haproxy(cluster: Cluster) -> None:
@@ -282,6 +317,7 @@ async def running_cluster(
         ),
     )
     try:
+        await start_redis(cluster)
         await start_haproxy(cluster)
         for service in ("auth_svc", "config_svc", "model_proxy_svc", "router_svc", "rest_shim"):
             await asyncio.gather(*(cluster.start(service, index) for index in range(2)))
@@ -291,9 +327,10 @@ async def running_cluster(
             if replica.process.returncode is None:
                 replica.process.kill()
                 await replica.process.wait()
-        if cluster.haproxy is not None and cluster.haproxy.returncode is None:
-            cluster.haproxy.kill()
-            await cluster.haproxy.wait()
+        for process in (cluster.haproxy, cluster.redis):
+            if process is not None and process.returncode is None:
+                process.kill()
+                await process.wait()
 
 
 def _clean_environment() -> dict[str, str]:

@@ -61,6 +61,7 @@ STREAM_BODY = {
     "stream": True,
 }
 LOAD = 16
+LIMIT = 4
 PROXY_SERVICE = "aigw.modelproxy.v1.ModelProxyService"
 
 
@@ -100,7 +101,7 @@ class Fleet:
         )
 
 
-def _model(name: str, endpoint: str) -> config_service_pb2.Model:
+def _model(name: str, endpoint: str, *, max_concurrent: int = 0) -> config_service_pb2.Model:
     return config_service_pb2.Model(
         name=name,
         family="codestral",
@@ -110,6 +111,7 @@ def _model(name: str, endpoint: str) -> config_service_pb2.Model:
             platform=common_pb2.PLATFORM_OPENAI_COMPATIBLE,
             endpoint=endpoint,
             identifier="aigw-simulator",
+            limits=common_pb2.ModelLimits(max_concurrent_requests=max_concurrent),
         ),
     )
 
@@ -126,12 +128,13 @@ async def fleet(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Fleet
         async with running_cluster(base, database_url, fast.endpoint) as cluster:
             fleet = Fleet(cluster, base, database_url)
             settings = fleet.settings(config=0)
-            for name, endpoint in (
-                ("model-a", fast.endpoint),
-                ("model-b", fast.endpoint),
-                ("model-slow", slow.endpoint),
+            for model in (
+                _model("model-a", fast.endpoint),
+                _model("model-b", fast.endpoint),
+                _model("model-slow", slow.endpoint),
+                _model("model-limited", slow.endpoint, max_concurrent=LIMIT),
             ):
-                await admin.create_model(settings, _model(name, endpoint), api_key="")
+                await admin.create_model(settings, model, api_key="")
             await fleet.use("model-a")
             yield fleet
             (base / "replica-figures.json").write_text(json.dumps(fleet.figures, indent=2))
@@ -288,6 +291,76 @@ async def test_killing_a_proxy_fails_only_its_streams_and_new_ones_succeed(fleet
     assert all(result == expected for result in afterwards)
     fleet.cluster.replicas.remove(proxy)
     await fleet.cluster.start("model_proxy_svc", 0)
+
+
+async def _admitted(fleet: Fleet, count: int) -> tuple[int, list[grpc.StatusCode]]:
+    """`count` completions at once, spread over both routers: how many were served, and the
+    codes of those refused."""
+    token = await fleet.token()
+    routers = [replica.address for replica in fleet.cluster.of("router_svc")]
+
+    async def one(index: int) -> grpc.StatusCode:
+        try:
+            await _served_by(routers[index % len(routers)], token)
+        except grpc.aio.AioRpcError as error:
+            return error.code()
+        return grpc.StatusCode.OK
+
+    codes = await asyncio.gather(*(one(index) for index in range(count)))
+    return codes.count(grpc.StatusCode.OK), [code for code in codes if code != grpc.StatusCode.OK]
+
+
+async def test_a_model_limit_of_four_admits_exactly_four_across_two_proxies(fleet: Fleet) -> None:
+    await fleet.use("model-limited")
+    rounds = [await _admitted(fleet, 3 * LIMIT) for _ in range(3)]
+    token = await fleet.token()
+    async with httpx.AsyncClient(base_url=fleet.cluster.http_front, timeout=30) as http:
+        answers = await asyncio.gather(*(_post(http, token) for _ in range(3 * LIMIT)))
+
+    fleet.figures["model_limit"] = {
+        "limit": LIMIT,
+        "admitted_per_round": [admitted for admitted, _ in rounds],
+        "rest_429_with_retry_after": sum(
+            status == 429 and retry_after == "1" for status, retry_after in answers
+        ),
+    }
+    for admitted, refused in rounds:
+        assert admitted == LIMIT
+        assert set(refused) == {grpc.StatusCode.RESOURCE_EXHAUSTED}
+    assert sum(status == 200 for status, _ in answers) == LIMIT
+    assert all(retry_after == "1" for status, retry_after in answers if status == 429)
+    assert sum(status == 429 for status, _ in answers) == 2 * LIMIT
+
+
+async def _post(http: httpx.AsyncClient, token: str) -> tuple[int, str | None]:
+    response = await http.post(
+        "/v2/code/completions",
+        json={**STREAM_BODY, "stream": False},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    return response.status_code, response.headers.get("retry-after")
+
+
+async def test_without_redis_limits_fall_back_to_each_proxy_as_configured(fleet: Fleet) -> None:
+    await fleet.use("model-limited")
+    proxies = fleet.cluster.of("model_proxy_svc")[:2]
+    assert fleet.cluster.redis is not None
+    fleet.cluster.redis.kill()
+    await fleet.cluster.redis.wait()
+
+    admitted, refused = await _admitted(fleet, 3 * LIMIT)
+    failures = [
+        await fleet.cluster.metric(
+            proxy, "aigw_limit_store_failures_total", outcome="admitted_locally"
+        )
+        for proxy in proxies
+    ]
+
+    fleet.figures["redis_down_fail_open"] = {"admitted": admitted, "store_failures": failures}
+    # Fail-open (the default): each proxy admits up to the limit by its own count.
+    assert LIMIT <= admitted <= 2 * LIMIT
+    assert set(refused) <= {grpc.StatusCode.RESOURCE_EXHAUSTED}
+    assert sum(failures) >= admitted
 
 
 async def test_a_new_proxy_replica_gets_traffic(fleet: Fleet) -> None:

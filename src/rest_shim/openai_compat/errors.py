@@ -52,7 +52,7 @@ def error_response(error: errors.AigwError) -> JSONResponse:
         return JSONResponse(error_body(message, kind, code=code), status_code=status)
     _log.info("request refused", status=status, reason=error.reason, error=error.message)
     body = error_body(error.message, kind, param=_param(error.field), code=code)
-    return JSONResponse(body, status_code=status)
+    return JSONResponse(body, status_code=status, headers=error.http_headers())
 
 
 def validation_response(problems: Sequence[Any]) -> JSONResponse:
