@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 export AIGW_DATA_DIR ?= $(CURDIR)/.aigw
 
-.PHONY: run test test-replicas lint format proto install clean bench bench-peers
+.PHONY: run test test-replicas check-manifests lint format proto install clean bench bench-peers
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ test: $(INSTALLED)
 test-replicas: $(INSTALLED)
 	scripts/install-test-balancer
 	timeout 600 $(BIN)/pytest -m replicas tests/replicas -s
+
+## check-manifests: render deploy/kubernetes's overlays and validate them offline; lint compose.yaml
+check-manifests: $(INSTALLED)
+	timeout 300 scripts/check-manifests
 
 ## lint: ruff, mypy, and buf lint/format on the contracts
 lint: $(INSTALLED)
