@@ -272,6 +272,19 @@ class RedisSettings(_Section):
     failure_mode: Literal["open", "closed"] = "open"
 
 
+class RateLimitSettings(_Section):
+    """`AIGW_RATE_LIMITS__*`: requests and tokens per minute, per caller (a token's subject) and
+    per feature (all callers together), checked by the router. 0: no limit. Counted in Redis
+    (every router) when AIGW_REDIS__URL is set, else per router process; Redis unreachable
+    follows AIGW_REDIS__FAILURE_MODE. A refused call gets RESOURCE_EXHAUSTED (HTTP 429) with
+    the wait until the window frees up (Retry-After)."""
+
+    caller_requests_per_minute: int = Field(default=0, ge=0)
+    caller_tokens_per_minute: int = Field(default=0, ge=0)
+    feature_requests_per_minute: int = Field(default=0, ge=0)
+    feature_tokens_per_minute: int = Field(default=0, ge=0)
+
+
 class Settings(BaseSettings):
     """All of aigw's settings. Build once per process with `Settings()` and pass it down."""
 
@@ -300,6 +313,7 @@ class Settings(BaseSettings):
     model_proxy: ModelProxySettings = ModelProxySettings()
     database: DatabaseSettings = DatabaseSettings()
     redis: RedisSettings = RedisSettings()
+    rate_limits: RateLimitSettings = RateLimitSettings()
     # Where model API keys are sealed: a Fernet key file shared by config_svc and model_proxy_svc.
     credentials_key_file: Path | None = None
     # A private (VPC) Bedrock Runtime endpoint for models that name none; GitLab's variable name.

@@ -22,19 +22,13 @@ from typing import Any
 
 import redis.asyncio as redis
 import structlog
-from prometheus_client import Counter
 
-from aigw_common.errors import UpstreamUnavailable
+from aigw_common.limit_store import on_store_failure
+from aigw_common.metrics import LIMIT_STORE_FAILURES
 from aigw_common.settings import RedisSettings
 from model_proxy_svc.limits import ConcurrencyLimiter, limit_reached
 
 _log = structlog.get_logger(__name__)
-
-LIMIT_STORE_FAILURES = Counter(
-    "aigw_limit_store_failures_total",
-    "Calls to the shared limit store (Redis) that failed, by what was done instead.",
-    ("outcome",),
-)
 
 # KEYS[1]: the model's leases. ARGV: lease id, limit, lease ttl (ms). 1 if taken, else the
 # number of leases held.
@@ -109,18 +103,8 @@ class SharedConcurrencyLimiter:
 
     @asynccontextmanager
     async def _unavailable(self, model: str, limit: int, error: Exception) -> AsyncIterator[None]:
-        if self._settings.failure_mode == "closed":
-            LIMIT_STORE_FAILURES.labels(outcome="refused").inc()
-            _log.warning("limit store unreachable; refusing", error=type(error).__name__)
-            raise UpstreamUnavailable(
-                "the shared limit store (AIGW_REDIS__URL) is unreachable and "
-                "AIGW_REDIS__FAILURE_MODE=closed; retry later",
-                reason="LIMIT_STORE_UNAVAILABLE",
-            ) from None
-        LIMIT_STORE_FAILURES.labels(outcome="admitted_locally").inc()
-        _log.warning(
-            "limit store unreachable; counting in this process", error=type(error).__name__
-        )
+        on_store_failure(self._settings, error, limit="max_concurrent_requests")
+        # Fail-open: this process's own count still bounds the model.
         async with self._local.slot(model, limit):
             yield
 

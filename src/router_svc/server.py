@@ -18,6 +18,7 @@ from aigw_common.token_verifier import JwksCache, TokenVerifier
 from router_svc.access_log import AccessLogInterceptor
 from router_svc.authentication import AuthenticationInterceptor, warn_if_bypassed
 from router_svc.config_cache import ConfigCache
+from router_svc.rate_limits import RateLimits
 from router_svc.servicer import RouterServicer
 
 SERVICE_NAME = router_service_pb2.DESCRIPTOR.services_by_name["RouterService"].full_name
@@ -34,6 +35,7 @@ async def build_server(
     config: ConfigCache,
     verifier: TokenVerifier,
     proxy_channel: grpc.aio.Channel,
+    rate_limits: RateLimits | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     """The router's server, bound but not started; the caller reports it SERVING when ready."""
     # gRPC's default 8 KiB metadata limit would refuse a large token with RESOURCE_EXHAUSTED
@@ -44,6 +46,7 @@ async def build_server(
         model_proxy_service_pb2_grpc.ModelProxyServiceStub(proxy_channel),
         default_timeout_s=settings.model_proxy.default_timeout_s,
         custom_models=settings.custom_models,
+        rate_limits=rate_limits,
     )
     return await build_grpc_server(
         settings.router,
@@ -83,6 +86,7 @@ async def serve(settings: Settings) -> None:
         config_channel = open_channel(settings.config_svc.address, tls=tls, interceptors=internal)
         proxy_channel = open_channel(settings.model_proxy.address, tls=tls, interceptors=internal)
         config = ConfigCache(config_channel)
+        rate_limits = RateLimits(settings.rate_limits, settings.redis)
         health_servicer = health.aio.HealthServicer()
         server, port = await build_server(
             settings,
@@ -90,6 +94,7 @@ async def serve(settings: Settings) -> None:
             config=config,
             verifier=TokenVerifier(keys, settings.auth, trusted=gitlab.trusted),
             proxy_channel=proxy_channel,
+            rate_limits=rate_limits,
         )
         await server.start()
         await gitlab.start()
@@ -109,6 +114,7 @@ async def serve(settings: Settings) -> None:
         finally:
             await config.close()
             await gitlab.close()
+            await rate_limits.aclose()
             for channel in (config_channel, proxy_channel):
                 await channel.close()
 

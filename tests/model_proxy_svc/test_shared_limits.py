@@ -12,8 +12,9 @@ from pydantic import SecretStr
 
 from aigw_cli.local_suite import free_ports
 from aigw_common.errors import ResourceExhausted, UpstreamUnavailable
+from aigw_common.metrics import LIMIT_STORE_FAILURES
 from aigw_common.settings import RedisSettings
-from model_proxy_svc.shared_limits import LIMIT_STORE_FAILURES, SharedConcurrencyLimiter
+from model_proxy_svc.shared_limits import SharedConcurrencyLimiter
 from tests.backing_services import REDIS_URL
 
 
@@ -81,7 +82,7 @@ def lost_redis() -> str:
 
 async def test_fail_open_admits_by_the_local_count_and_counts_the_failure(lost_redis: str) -> None:
     limiter = SharedConcurrencyLimiter(RedisSettings(url=SecretStr(lost_redis), lease_ttl_s=1))
-    before = LIMIT_STORE_FAILURES.labels(outcome="admitted_locally")._value.get()
+    before = LIMIT_STORE_FAILURES.labels(outcome="admitted")._value.get()
     try:
         async with limiter.slot("m", 1):
             with pytest.raises(ResourceExhausted):
@@ -89,7 +90,7 @@ async def test_fail_open_admits_by_the_local_count_and_counts_the_failure(lost_r
                     pass
     finally:
         await limiter.aclose()
-    assert LIMIT_STORE_FAILURES.labels(outcome="admitted_locally")._value.get() == before + 2
+    assert LIMIT_STORE_FAILURES.labels(outcome="admitted")._value.get() == before + 2
 
 
 async def test_fail_closed_refuses_clearly(lost_redis: str) -> None:

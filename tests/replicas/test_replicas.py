@@ -350,9 +350,7 @@ async def test_without_redis_limits_fall_back_to_each_proxy_as_configured(fleet:
 
     admitted, refused = await _admitted(fleet, 3 * LIMIT)
     failures = [
-        await fleet.cluster.metric(
-            proxy, "aigw_limit_store_failures_total", outcome="admitted_locally"
-        )
+        await fleet.cluster.metric(proxy, "aigw_limit_store_failures_total", outcome="admitted")
         for proxy in proxies
     ]
 
