@@ -19,6 +19,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from aigw_common.errors import FailedPrecondition
 from aigw_common.postgres import database_unavailable, postgres_options
 from aigw_common.settings import DatabaseSettings
 
@@ -77,6 +78,17 @@ def current_revision(settings: DatabaseSettings, sqlite_path: Path) -> str | Non
             return MigrationContext.configure(conn).get_current_revision()
     finally:
         engine.dispose()
+
+
+def require_current(settings: DatabaseSettings, sqlite_path: Path) -> None:
+    """FailedPrecondition unless the database is at this release's revision (for replicas that
+    leave migrating to `aigw db migrate`)."""
+    current, head = current_revision(settings, sqlite_path), head_revision()
+    if current != head:
+        raise FailedPrecondition(
+            f"the configuration database is at schema revision {current or 'none'}, this "
+            f"release needs {head}: run `aigw db migrate` (the migration Job) first"
+        )
 
 
 @contextlib.contextmanager

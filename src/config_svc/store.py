@@ -26,7 +26,7 @@ from aigw_common import catalog
 from aigw_common.errors import Aborted, AlreadyExists, FailedPrecondition, NotFound
 from aigw_common.settings import DatabaseSettings
 from config_svc.database import Database, PostgresDatabase, SqliteDatabase
-from config_svc.migrate import migrate
+from config_svc.migrate import migrate, require_current
 
 _T = TypeVar("_T")
 
@@ -89,6 +89,8 @@ class ConfigStore:
         def connect() -> Database:
             if migrate_first:
                 migrate(settings, sqlite_path)
+            else:
+                require_current(settings, sqlite_path)
             if settings.url is not None:
                 return PostgresDatabase(settings)
             return SqliteDatabase(sqlite_path)

@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from aigw.config.v1 import config_service_pb2
 from aigw_cli.local_suite import free_ports
-from aigw_common.errors import Aborted, UpstreamUnavailable
+from aigw_common.errors import Aborted, FailedPrecondition, UpstreamUnavailable
 from aigw_common.settings import DatabaseSettings
 from config_svc.broadcast import SnapshotBroadcast
 from config_svc.change_feed import ChangeFeed
@@ -212,3 +212,12 @@ def test_migrations_reach_head_and_a_newer_schema_is_refused(
 
     with pytest.raises(SchemaTooNew):
         migrate(database, unused)
+
+
+async def test_a_replica_that_does_not_migrate_refuses_an_old_schema(
+    database: DatabaseSettings, tmp_path: Path
+) -> None:
+    settings = database.model_copy(update={"migrate_on_start": False})
+
+    with pytest.raises(FailedPrecondition, match="aigw db migrate"):
+        await ConfigStore.open_database(settings, tmp_path / "unused", migrate_first=False)
