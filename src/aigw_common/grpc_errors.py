@@ -9,8 +9,6 @@ from grpc_status import rpc_status
 
 from aigw_common import errors
 
-_STATUS_DETAILS_KEY = "grpc-status-details-bin"
-
 # The class a caller sees for each code coming back from another aigw service. Codes that name
 # a caller mistake keep their meaning; transport-level trouble becomes an upstream error.
 _CLASS_BY_CODE: dict[grpc.StatusCode, type[errors.AigwError]] = {
@@ -31,7 +29,12 @@ _CLASS_BY_CODE: dict[grpc.StatusCode, type[errors.AigwError]] = {
 # Subclasses that share a gRPC code with their parent but differ for REST callers.
 _CLASS_BY_REASON: dict[str, type[errors.AigwError]] = {
     cls.reason: cls
-    for cls in (errors.FeatureUnavailable, errors.UpstreamRejected, errors.UpstreamUnavailable)
+    for cls in (
+        errors.FeatureUnavailable,
+        errors.UpstreamRejected,
+        errors.UpstreamInvalidRequest,
+        errors.UpstreamUnavailable,
+    )
 }
 
 
@@ -64,7 +67,10 @@ def internal_status() -> grpc.Status:
 
 
 def from_rpc_error(error: grpc.aio.AioRpcError) -> errors.AigwError:
-    """The domain error another aigw service (or the transport) reported."""
+    """The domain error another aigw service (or the transport) reported.
+
+    Every aigw gRPC client converts here, once, where the call fails; nothing past a client
+    sees grpc.aio.AioRpcError."""
     error_info, field = _details(error)
     cls = _CLASS_BY_REASON.get(error_info.reason) if error_info else None
     if cls is None:
@@ -81,10 +87,14 @@ def from_rpc_error(error: grpc.aio.AioRpcError) -> errors.AigwError:
 def _details(
     error: grpc.aio.AioRpcError,
 ) -> tuple[error_details_pb2.ErrorInfo | None, str | None]:
-    raw = next((v for k, v in (error.trailing_metadata() or ()) if k == _STATUS_DETAILS_KEY), None)
-    if not isinstance(raw, bytes):
+    try:
+        status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    except ValueError:
+        # The rich status disagrees with the call's own code or message (something between
+        # the services rewrote it): trust only the code.
         return None, None
-    status = status_pb2.Status.FromString(raw)
+    if status is None:
+        return None, None
     error_info: error_details_pb2.ErrorInfo | None = None
     field: str | None = None
     for detail in status.details:

@@ -10,7 +10,7 @@ from aigw.router.v1 import router_service_pb2
 from rest_shim.dependencies import AppSettings, Router
 from rest_shim.model_coordinates import custom_model
 from rest_shim.router_client import forwarded_metadata
-from rest_shim.routes.code_completions import code_context, suggestions_response
+from rest_shim.routes.suggestions import code_context, suggestions_response
 from rest_shim.routes.suggestions_schema import (
     GenerationsRequest,
     PromptMessage,
