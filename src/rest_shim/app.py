@@ -17,6 +17,7 @@ from aigw_common.metrics import start_metrics_server
 from aigw_common.settings import Settings
 from aigw_common.tracing import configure_tracing
 from rest_shim.access_log import AccessLogMiddleware
+from rest_shim.auth_client import AuthClient
 from rest_shim.errors import install_error_handlers
 from rest_shim.middleware import RequestIdMiddleware
 from rest_shim.openai_compat import routes as openai_routes
@@ -31,9 +32,6 @@ from rest_shim.routes import (
     prompts,
     user_access_token,
 )
-
-# Streams still running at shutdown get this long to finish before they are cut.
-_SHUTDOWN_GRACE_S = 10
 
 _log = structlog.get_logger(__name__)
 
@@ -54,8 +52,8 @@ def build_app(
             return
         channel = open_channel(settings.router.address, tls=settings.tls)
         auth = open_channel(settings.auth_svc.address, tls=settings.tls)
-        app.state.router = RouterClient(channel)
-        app.state.auth = user_access_token.AuthClient(auth)
+        app.state.router = RouterClient(channel, settings.fastapi.request_timeout_s)
+        app.state.auth = AuthClient(auth)
         _log.info("router channel opened", target=settings.router.address)
         try:
             yield
@@ -73,9 +71,9 @@ def build_app(
     )
     app.state.settings = settings
     if router_channel is not None:
-        app.state.router = RouterClient(router_channel)
+        app.state.router = RouterClient(router_channel, settings.fastapi.request_timeout_s)
     if auth_channel is not None:
-        app.state.auth = user_access_token.AuthClient(auth_channel)
+        app.state.auth = AuthClient(auth_channel)
     # As GitLab's gateway: any origin may POST (IDE webviews call it directly).
     app.add_middleware(
         CORSMiddleware, allow_origins=["*"], allow_methods=["POST"], allow_headers=["*"]
@@ -117,7 +115,7 @@ def main() -> None:
             port=settings.fastapi.api_port,
             log_config=None,
             access_log=False,
-            timeout_graceful_shutdown=_SHUTDOWN_GRACE_S,
+            timeout_graceful_shutdown=settings.fastapi.grace_period_s,
         )
     finally:
         metrics_server.close()

@@ -7,7 +7,7 @@ import time
 
 from aigw.router.v1 import router_service_pb2
 from aigw_common.languages import language_of
-from rest_shim.routes.served_by import platform_name
+from aigw_common.platforms import platform_name
 from rest_shim.routes.suggestions_schema import (
     Choice,
     CurrentFile,
