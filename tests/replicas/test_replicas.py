@@ -21,6 +21,7 @@ import jwt
 import psycopg
 import pytest
 import pytest_asyncio
+import redis.asyncio as redis
 from pydantic import SecretStr
 
 from aigw.auth.v1 import auth_service_pb2
@@ -143,8 +144,9 @@ async def fleet(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Fleet
 
 async def _served_by(address: str, token: str) -> str:
     async with grpc.aio.insecure_channel(address) as channel:
+        # Generous: a 2 s stream on a machine shared with other test runs.
         response = await router_service_pb2_grpc.RouterServiceStub(channel).Complete(
-            COMPLETION, metadata=[("authorization", f"Bearer {token}")], timeout=5
+            COMPLETION, metadata=[("authorization", f"Bearer {token}")], timeout=20
         )
     return response.served_by.model
 
@@ -249,7 +251,7 @@ async def _load(fleet: Fleet, count: int, *, spread_s: float = 0.0) -> list[str]
 
 
 async def test_sigterm_on_a_router_under_load_loses_nothing(fleet: Fleet) -> None:
-    await fleet.use("model-slow")
+    await _switch_to(fleet, "model-slow")
     (expected,) = await _load(fleet, 1)
     assert len(expected) > 20, expected
     router = fleet.cluster.of("router_svc")[0]
@@ -301,18 +303,48 @@ async def _admitted(fleet: Fleet, count: int) -> tuple[int, list[grpc.StatusCode
 
     async def one(index: int) -> grpc.StatusCode:
         try:
-            await _served_by(routers[index % len(routers)], token)
+            model = await _served_by(routers[index % len(routers)], token)
         except grpc.aio.AioRpcError as error:
             return error.code()
+        assert model == "model-limited"
         return grpc.StatusCode.OK
 
     codes = await asyncio.gather(*(one(index) for index in range(count)))
     return codes.count(grpc.StatusCode.OK), [code for code in codes if code != grpc.StatusCode.OK]
 
 
+async def _no_leases(fleet: Fleet, model: str) -> bool:
+    """Whether no slot of `model` is held: every lease released, or expired (a release that
+    timed out on a loaded machine is taken back by expiry)."""
+    client = redis.Redis.from_url(fleet.cluster.redis_url)
+    try:
+        seconds, micros = await client.time()
+        now_ms = seconds * 1000 + micros // 1000
+        held = await client.zcount(f"aigw:leases:{model}", f"({now_ms}", "+inf")
+    finally:
+        await client.aclose()
+    return held == 0
+
+
+async def _switch_to(fleet: Fleet, model: str) -> None:
+    """Point code_completions at `model` and wait until every router serves with it."""
+    await fleet.use(model)
+    token = await fleet.token()
+    started = time.perf_counter()
+    await asyncio.gather(
+        *(
+            _until_served_by(router.address, token, model, started)
+            for router in fleet.cluster.of("router_svc")
+        )
+    )
+
+
 async def test_a_model_limit_of_four_admits_exactly_four_across_two_proxies(fleet: Fleet) -> None:
-    await fleet.use("model-limited")
-    rounds = [await _admitted(fleet, 3 * LIMIT) for _ in range(3)]
+    await _switch_to(fleet, "model-limited")
+    rounds = []
+    for _ in range(3):
+        await until(lambda: _no_leases(fleet, "model-limited"), timeout_s=10)
+        rounds.append(await _admitted(fleet, 3 * LIMIT))
     token = await fleet.token()
     async with httpx.AsyncClient(base_url=fleet.cluster.http_front, timeout=30) as http:
         answers = await asyncio.gather(*(_post(http, token) for _ in range(3 * LIMIT)))
@@ -325,8 +357,7 @@ async def test_a_model_limit_of_four_admits_exactly_four_across_two_proxies(flee
         ),
     }
     for admitted, refused in rounds:
-        assert admitted == LIMIT
-        assert set(refused) == {grpc.StatusCode.RESOURCE_EXHAUSTED}
+        assert (admitted, set(refused)) == (LIMIT, {grpc.StatusCode.RESOURCE_EXHAUSTED})
     assert sum(status == 200 for status, _ in answers) == LIMIT
     assert all(retry_after == "1" for status, retry_after in answers if status == 429)
     assert sum(status == 429 for status, _ in answers) == 2 * LIMIT
@@ -342,7 +373,7 @@ async def _post(http: httpx.AsyncClient, token: str) -> tuple[int, str | None]:
 
 
 async def test_without_redis_limits_fall_back_to_each_proxy_as_configured(fleet: Fleet) -> None:
-    await fleet.use("model-limited")
+    await _switch_to(fleet, "model-limited")
     proxies = fleet.cluster.of("model_proxy_svc")[:2]
     assert fleet.cluster.redis is not None
     fleet.cluster.redis.kill()
@@ -362,7 +393,7 @@ async def test_without_redis_limits_fall_back_to_each_proxy_as_configured(fleet:
 
 
 async def test_a_new_proxy_replica_gets_traffic(fleet: Fleet) -> None:
-    await fleet.use("model-a")
+    await _switch_to(fleet, "model-a")
     newcomer = await fleet.cluster.start("model_proxy_svc", 2)
     started = time.perf_counter()
     token = await fleet.token()
