@@ -92,11 +92,27 @@ class KeyStore:
         storage: KeySetFile | None = None,
         shared: SharedKeyStorage | None = None,
         clock: Clock = _utc_now,
+        read_only: bool = False,
     ) -> None:
         self._entries = _entries(entries)
         self._storage = storage
         self._shared = shared
         self._clock = clock
+        self._read_only = read_only
+
+    @classmethod
+    def load_read_only(cls, data_dir: Path, *, clock: Clock = _utc_now) -> KeyStore:
+        """The key set mounted at `<data_dir>/keys` (e.g. a Kubernetes Secret, shared by every
+        replica): read, never written; rotation is refused (rotate the Secret instead)."""
+        storage = KeySetFile(data_dir)
+        records = storage.read()
+        store = cls(
+            [(record, storage.load_key(record)) for record in records],
+            clock=clock,
+            read_only=True,
+        )
+        _log.info("mounted signing keys loaded", active_kid=store.active.kid)
+        return store
 
     @classmethod
     def shared(cls, storage: SharedKeyStorage, *, clock: Clock = _utc_now) -> KeyStore:
@@ -239,7 +255,7 @@ class KeyStore:
     def retire_expired(self) -> list[str]:
         """Remove keys whose retention has passed (from the key set, then from disk)."""
         _, expired = self._without_expired(self._entries)
-        if not expired:
+        if not expired or self._read_only:
             return []
         removed: list[KeyRecord] = []
 
@@ -269,6 +285,11 @@ class KeyStore:
 
     def _change(self, compute: Callable[[Entries], Entries]) -> None:
         """Apply `compute` to the key set: to the stored one under its lock when shared."""
+        if self._read_only:
+            raise FailedPrecondition(
+                "the signing keys are mounted read-only (AIGW_CLUSTER=true without "
+                "AIGW_DATABASE__URL); change them in the Secret they come from"
+            )
         shared = self._shared
         if shared is not None:
             self._entries = _entries(shared.change(lambda pairs: _pairs(compute(_entries(pairs)))))

@@ -71,11 +71,14 @@ async def load_dependencies(settings: Settings) -> tuple[KeyStore, str]:
         await asyncio.to_thread(shared.ensure, settings.auth.algorithm)
         return await asyncio.to_thread(KeyStore.shared, shared), admin_credential
     keyset = KeySetFile(settings.data_dir).path
-    if settings.cluster and not keyset.exists():
-        raise FailedPrecondition(
-            "AIGW_CLUSTER=true: share the signing keys through AIGW_DATABASE__URL, or mount "
-            f"them read-only at {keyset.parent}; a replica never generates its own"
-        )
+    if settings.cluster:
+        if not keyset.exists():
+            raise FailedPrecondition(
+                "AIGW_CLUSTER=true: share the signing keys through AIGW_DATABASE__URL, or "
+                f"mount them read-only at {keyset.parent}; a replica never generates its own"
+            )
+        keys = await asyncio.to_thread(KeyStore.load_read_only, settings.data_dir)
+        return keys, admin_credential
     keys = await asyncio.to_thread(
         KeyStore.load_or_create, settings.data_dir, settings.auth.algorithm
     )

@@ -66,9 +66,9 @@ class ChangeFeed:
             await asyncio.sleep(self._settings.poll_interval_s)
             try:
                 await self.refresh()
-            except AigwError as error:
+            except Exception as error:  # the poller is the safety net: it must outlive errors
                 # Watchers keep the last snapshot; the next poll tries again.
-                _log.warning("configuration poll failed", error=error.message)
+                _log.warning("configuration poll failed", error=type(error).__name__)
 
     async def _listen(self) -> None:
         assert self._settings.url is not None

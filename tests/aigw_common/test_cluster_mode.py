@@ -12,7 +12,9 @@ from aigw_common.admin_credential import load_or_create_admin_credential
 from aigw_common.errors import FailedPrecondition
 from aigw_common.secrets_box import load_sealing_key
 from aigw_common.settings import AuthSettings, Settings
+from auth_svc.keys import KeyStore
 from auth_svc.server import load_dependencies
+from auth_svc.signing_key import SigningKey
 
 
 def _cluster(tmp_path: Path, **overrides: object) -> Settings:
@@ -43,3 +45,18 @@ async def test_no_signing_keys_are_generated_without_a_shared_store(tmp_path: Pa
         await load_dependencies(settings)
 
     assert not (tmp_path / "data" / "keys").exists()
+
+
+async def test_mounted_signing_keys_are_read_never_written(tmp_path: Path) -> None:
+    # The key set as an operator would put it in a Secret: made once, elsewhere.
+    KeyStore.load_or_create(tmp_path / "data", "ES256")
+    keys_dir = tmp_path / "data" / "keys"
+    before = {path.name: path.stat().st_mtime_ns for path in keys_dir.iterdir()}
+    settings = _cluster(tmp_path, auth=AuthSettings(admin_credential=SecretStr("x")))
+
+    keys, _ = await load_dependencies(settings)
+
+    with pytest.raises(FailedPrecondition, match="mounted read-only"):
+        keys.rotate(SigningKey.generate("ES256"), retention_s=60, min_interval_s=0)
+    assert keys.retire_expired() == []
+    assert {path.name: path.stat().st_mtime_ns for path in keys_dir.iterdir()} == before
