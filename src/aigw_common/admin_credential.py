@@ -24,6 +24,12 @@ def load_or_create_admin_credential(settings: Settings) -> str:
             raise FailedPrecondition("AIGW_AUTH__ADMIN_CREDENTIAL is set but empty")
         return configured
     path = settings.data_dir / ADMIN_TOKEN_FILE
+    if not path.exists() and settings.cluster:
+        # Each replica would invent a different one: nobody could call every replica.
+        raise FailedPrecondition(
+            "AIGW_CLUSTER=true: set AIGW_AUTH__ADMIN_CREDENTIAL (from a Secret) or mount "
+            f"{path}; a replica never generates its own"
+        )
     if not path.exists():
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         if create_exclusive(path, secrets.token_urlsafe(32).encode()):

@@ -46,15 +46,19 @@ def open_channel(
         # gRPC stops pinging after two pings without data unless told otherwise; a stream
         # waiting on a slow model sends no data for long.
         ("grpc.http2.max_pings_without_data", 0),
-        # A restarted peer is reached again within a second of listening: gRPC's default
-        # backoff grows to 120 s, and a connect attempt to a frozen listener may take 20 s.
+        # A restarted peer (or a replica that was down) is reached again within a second of
+        # listening: gRPC's default backoff grows to two minutes, and a connect attempt to a
+        # frozen listener may take 20 s.
         ("grpc.initial_reconnect_backoff_ms", 100),
         ("grpc.max_reconnect_backoff_ms", 1_000),
         ("grpc.min_reconnect_backoff_ms", 2_000),
         ("grpc.max_receive_message_length", DEFAULT_MAX_MESSAGE_BYTES),
     ]
+    # Every address the target resolves to gets calls in turn (pick_first, the default, would
+    # send everything to one replica).
+    service_config: dict[str, object] = {"loadBalancingConfig": [{"round_robin": {}}]}
     if retry_methods:
-        service_config = {
+        service_config |= {
             "methodConfig": [
                 {
                     "name": retry_methods,
@@ -68,7 +72,7 @@ def open_channel(
                 }
             ]
         }
-        options.append(("grpc.service_config", json.dumps(service_config)))
+    options.append(("grpc.service_config", json.dumps(service_config)))
     all_interceptors = [*outgoing_context_interceptors(), *interceptors]
     credentials = channel_credentials(tls)
     if credentials is not None:

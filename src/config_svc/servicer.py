@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import AsyncIterator, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -14,6 +13,7 @@ from aigw.config.v1 import config_service_pb2, config_service_pb2_grpc
 from aigw_common.request_context import current_caller
 from config_svc import declarative, paging, validation
 from config_svc.broadcast import SnapshotBroadcast
+from config_svc.database import Database
 from config_svc.store import AuditEntry, ConfigStore, Mutation
 
 if TYPE_CHECKING:
@@ -61,6 +61,7 @@ class ConfigServiceServicer(config_service_pb2_grpc.ConfigServiceServicer):
                 identifier=source.target.identifier,
                 sealed_api_key=self._box.seal(request.api_key) if request.api_key else b"",
                 limits=source.target.limits,
+                completion_api=source.target.completion_api,
             ),
         )
         options = source.target.WhichOneof("platform_options")
@@ -165,9 +166,7 @@ class ConfigServiceServicer(config_service_pb2_grpc.ConfigServiceServicer):
     ) -> config_service_pb2.ApplyConfigResponse:
         validation.check_apply_config(request)
 
-        def work(
-            conn: sqlite3.Connection, current: config_service_pb2.ConfigSnapshot
-        ) -> declarative.Plan:
+        def work(conn: Database, current: config_service_pb2.ConfigSnapshot) -> declarative.Plan:
             return declarative.apply(
                 conn,
                 current,

@@ -18,7 +18,19 @@ from aigw_common.coalescing import coalesced, merged_chunks
 from aigw_common.deadlines import call_timeout
 from aigw_common.errors import AigwError
 from aigw_common.message_size import text_pieces
-from aigw_common.settings import DEFAULT_MAX_MESSAGE_BYTES, CustomModelsSettings, RouterSettings
+from aigw_common.server_limits import (
+    ServerLimits,
+    fit_max_tokens,
+    generation_tokens,
+    max_stop_sequences,
+    prompt_tokens,
+)
+from aigw_common.settings import (
+    CustomModelsSettings,
+    RateLimitSettings,
+    RedisSettings,
+    RouterSettings,
+)
 from aigw_prompts import PostProcessing, PreparedPrompt, prepare, prepare_check
 from router_svc.agent.request import check_agent_request
 from router_svc.agent.step import ProxyStream, agent_attempts, run_step
@@ -28,10 +40,12 @@ from router_svc.authentication import TRIAL_PRINCIPAL, current_principal, requir
 from router_svc.completion_request import check_completion
 from router_svc.config_cache import ConfigCache
 from router_svc.custom_models import custom_model
-from router_svc.ejection import Ejection, model_ejection
+from router_svc.ejection import model_ejection
 from router_svc.model_access import addressable_model, list_page
 from router_svc.model_proxy_client import ModelProxyClient
 from router_svc.prompt_invocations import CHECK_PROMPT_ID, invocation_completion
+from router_svc.rate_limits import RateLimits
+from router_svc.served_context import ServedContext
 
 if TYPE_CHECKING:
     from aigw_common.grpc_types import Context
@@ -57,29 +71,43 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
         proxy: ModelProxyClient,
         default_timeout_s: float,
         custom_models: CustomModelsSettings | None = None,
-        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
-        ejection: Ejection | None = None,
+        rate_limits: RateLimits | None = None,
+        settings: RouterSettings | None = None,
     ) -> None:
         self._config = config
         self._proxy = proxy
         self._default_timeout_s = default_timeout_s
         self._custom_models = custom_models or CustomModelsSettings()
-        self._max_message_bytes = max_message_bytes
-        self._ejection = ejection or model_ejection(RouterSettings())
+        self._rate_limits = rate_limits or RateLimits(RateLimitSettings(), RedisSettings())
+        settings = settings or RouterSettings()
+        self._max_message_bytes = settings.max_message_bytes
+        self._ejection = model_ejection(settings)
+        self._chat_max_tokens = settings.chat_max_tokens
+        self._served = ServedContext(
+            proxy,
+            ttl_s=settings.served_context_ttl_s,
+            timeout_s=settings.served_context_timeout_s,
+        )
 
     async def Complete(
         self, request: router_service_pb2.CompleteRequest, context: Context
     ) -> router_service_pb2.CompleteResponse:
-        return await self._complete(self._plan(request.completion), context)
+        attempts = await self._plan(request.completion)
+        caller = await self._admit(request.completion.feature)
+        response = await self._complete(attempts, context)
+        await self._spend(caller, response.usage)
+        return response
 
     async def StreamComplete(
         self, request: router_service_pb2.StreamCompleteRequest, context: Context
     ) -> AsyncIterator[router_service_pb2.StreamCompleteResponse]:
-        attempts = self._plan(request.completion)
+        attempts = await self._plan(request.completion)
+        caller = await self._admit(request.completion.feature)
         if self._custom_models.disable_streaming:
             # AIGW_CUSTOM_MODELS__DISABLE_STREAMING: for model servers whose streaming is
             # broken. The caller still gets a stream: one chunk with the whole answer.
             whole = await self._complete(attempts, context)
+            await self._spend(caller, whole.usage)
             yield router_service_pb2.StreamCompleteResponse(
                 text=whole.text,
                 finish_reason=whole.finish_reason,
@@ -118,6 +146,7 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
                                 response.finish_reason = chunk.finish_reason
                                 if chunk.HasField("usage"):
                                     response.usage.CopyFrom(chunk.usage)
+                                    await self._spend(caller, chunk.usage)
                             if not started:
                                 response.served_by.CopyFrom(served_by(model))
                                 started = True
@@ -148,6 +177,9 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
         )
         tools = offered_tools(caller)
         attempts = agent_attempts(request, models, tools)
+        for attempt in attempts:
+            await self._fit_answer(attempt.prompt.generation)
+        await self._admit(feature.name)
         if len(attempts) > 1:
             attempts = self._ejection.order(attempts, lambda attempt: attempt.model.name)
 
@@ -168,6 +200,16 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
     ) -> router_service_pb2.ListModelsResponse:
         models, settings = self._config.current()
         return list_page(request, models, settings, current_principal())
+
+    async def _admit(self, feature: str) -> tuple[str, str]:
+        """Count this request against the caller's and the feature's rate limits (a model
+        addressed by name counts as feature "model"); the keys its tokens count against."""
+        keys = (current_principal().subject, feature or "model")
+        await self._rate_limits.admit(*keys)
+        return keys
+
+    async def _spend(self, keys: tuple[str, str], usage: common_pb2.TokenUsage) -> None:
+        await self._rate_limits.spend(*keys, usage.input_tokens + usage.output_tokens)
 
     async def _complete(
         self, attempts: list[_Attempt], context: Context
@@ -193,7 +235,19 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
             )
         raise AssertionError("a plan always has at least one attempt")  # pragma: no cover
 
-    def _plan(self, completion: router_service_pb2.Completion) -> list[_Attempt]:
+    async def _fit_answer(self, generation: model_proxy_service_pb2.Generation) -> None:
+        """A rendered prompt's answer budget lowered to the room its server's context leaves
+        (agent prompts are rendered whole; code prompts are fitted as they are rendered)."""
+        context_tokens = await self._served.context_tokens(generation.target)
+        generation.target.limits.context_tokens = context_tokens
+        fit_max_tokens(
+            generation.parameters,
+            context_tokens=context_tokens,
+            prompt_estimate=generation_tokens(generation),
+            default=None,
+        )
+
+    async def _plan(self, completion: router_service_pb2.Completion) -> list[_Attempt]:
         feature = check_completion(completion)
         principal = current_principal()
         if feature is not None:
@@ -209,8 +263,16 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
             models = self._config.models_for(feature.name)
         attempts: list[_Attempt] = []
         for model in models:
-            prompt = _prepared(feature, completion, model.family)
-            prompt.generation.target.CopyFrom(model.target)
+            limits = ServerLimits(
+                context_tokens=await self._served.context_tokens(model.target),
+                max_stop_sequences=max_stop_sequences(model.target),
+                chat_max_tokens=self._chat_max_tokens,
+            )
+            prompt = _prepared(feature, completion, model.family, limits)
+            target = prompt.generation.target
+            target.CopyFrom(model.target)
+            # The proxy refuses what cannot fit the context the server reported.
+            target.limits.context_tokens = limits.context_tokens
             attempts.append((model, prompt))
         if len(attempts) > 1:
             attempts = self._ejection.order(attempts, lambda attempt: attempt[0].name)
@@ -235,23 +297,37 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
 
 
 def _prepared(
-    feature: Feature | None, completion: router_service_pb2.Completion, family: str
+    feature: Feature | None,
+    completion: router_service_pb2.Completion,
+    family: str,
+    limits: ServerLimits,
 ) -> PreparedPrompt:
     if completion.HasField("invocation"):
         assert feature is not None  # check_completion resolved the prompt's feature
         if completion.invocation.prompt_id == CHECK_PROMPT_ID:
-            return prepare_check(family)
-        return prepare(feature, invocation_completion(completion.invocation, feature), family)
+            return prepare_check(family, limits=limits)
+        invoked = invocation_completion(completion.invocation, feature)
+        return prepare(feature, invoked, family, limits=limits)
     if feature is None or completion.verbatim:
-        return PreparedPrompt(_verbatim(completion), _VERBATIM, None, PostProcessing())
-    return prepare(feature, completion, family)
+        return PreparedPrompt(_verbatim(completion, limits), _VERBATIM, None, PostProcessing())
+    return prepare(feature, completion, family, limits=limits)
 
 
-def _verbatim(completion: router_service_pb2.Completion) -> model_proxy_service_pb2.Generation:
-    """The caller's own prompt or messages, with only the parameters it set."""
+def _verbatim(
+    completion: router_service_pb2.Completion, limits: ServerLimits
+) -> model_proxy_service_pb2.Generation:
+    """The caller's own prompt or messages, with only the parameters it set, and an answer
+    budget for chat when it set none."""
     generation = model_proxy_service_pb2.Generation(parameters=completion.parameters)
-    if completion.WhichOneof("input") == "chat":
-        generation.chat.messages.extend(completion.chat.messages)
-    else:
+    if completion.WhichOneof("input") != "chat":
         generation.prompt = completion.prompt
+        return generation
+    generation.chat.messages.extend(completion.chat.messages)
+    if not completion.parameters.HasField("max_tokens"):
+        fit_max_tokens(
+            generation.parameters,
+            context_tokens=limits.context_tokens,
+            prompt_estimate=prompt_tokens(None, (m.content for m in completion.chat.messages)),
+            default=limits.chat_max_tokens,
+        )
     return generation

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import pytest
@@ -30,6 +30,7 @@ from model_proxy_svc import server as proxy_server
 from model_proxy_svc.clients import HttpClients
 from router_svc import server as router_server
 from router_svc.config_cache import ConfigCache
+from router_svc.rate_limits import RateLimits
 from tests.auth_support import authorized_channel, service_channel
 from tests.polling import eventually
 
@@ -82,6 +83,12 @@ class Stack:
         await eventually(lambda: self.cache.version >= response.version)
 
 
+def generations(simulator: BackgroundSimulator) -> list[dict[str, Any]]:
+    """What the simulator was asked to generate, without the router's questions about the
+    served context (GET /v1/models, once per model server)."""
+    return [r for r in simulator.state.recorder.snapshot() if r["path"] != "/v1/models"]
+
+
 @pytest.fixture
 def simulator() -> Iterator[BackgroundSimulator]:
     with BackgroundSimulator(SimulatorConfig(tokens=SIMULATED_TOKENS)) as running:
@@ -113,12 +120,14 @@ async def running_stack(settings: Settings, simulator: BackgroundSimulator) -> A
     cache.start()
     await asyncio.wait_for(cache.ready.wait(), 5)
     health_servicer = health.aio.HealthServicer()
+    rate_limits = RateLimits(settings.rate_limits, settings.redis)
     router, router_port = await router_server.build_server(
         settings,
         health_servicer,
         config=cache,
         verifier=verifier,
         proxy_channel=proxy_channel,
+        rate_limits=rate_limits,
     )
     await router.start()
     await set_serving(health_servicer, [router_server.SERVICE_NAME], serving=True)
@@ -137,6 +146,7 @@ async def running_stack(settings: Settings, simulator: BackgroundSimulator) -> A
             )
     finally:
         await router.stop(None)
+        await rate_limits.aclose()
         await cache.close()
         await config_channel.close()
         await proxy_channel.close()

@@ -110,7 +110,7 @@ def error_response(error: errors.AigwError) -> JSONResponse:
     """The OpenAI-shaped answer for a domain error."""
     status, body = error_payload(error)
     log_answer(error, status)
-    return JSONResponse(body, status_code=status)
+    return JSONResponse(body, status_code=status, headers=error.http_headers())
 
 
 def validation_response(problems: Sequence[Any]) -> JSONResponse:
@@ -140,11 +140,18 @@ class OpenAIRoute(APIRoute):
         return handle
 
 
+# GenerationParameters fields and the request field a caller knows them by.
+_OPENAI_NAMES = {"stop_sequences": "stop"}
+
+
 def _param(field: str | None) -> str | None:
     if not field:
         return None
-    if field.startswith("completion.parameters."):
-        return field.removeprefix("completion.parameters.").split(".")[0]
+    # The router's field, or the proxy's for a limit of the model's server.
+    for parameters in ("completion.parameters.", "generation.parameters."):
+        if field.startswith(parameters):
+            name = field.removeprefix(parameters).split(".")[0].split("[")[0]
+            return _OPENAI_NAMES.get(name, name)
     for prefix, param in _PARAMS.items():
         if field.startswith(prefix):
             return param
