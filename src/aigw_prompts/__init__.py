@@ -5,6 +5,7 @@ the returned `PostProcessing`.
 """
 
 from aigw_prompts.postprocess import PostProcessing, Step
+from aigw_prompts.prepared import prepared_parameters
 from aigw_prompts.registry import PromptRegistry, PromptTemplate, UnknownPrompt
 from aigw_prompts.rendering import PreparedPrompt, default_registry, prepare, prepare_check
 
@@ -18,4 +19,5 @@ __all__ = [
     "default_registry",
     "prepare",
     "prepare_check",
+    "prepared_parameters",
 ]

@@ -80,7 +80,7 @@ def prepare(
                 else extract_instruction(prefix, language)
             )
         _render_code(generation, template, variables, spec.system_role)
-    _apply_overrides(generation.parameters, completion.parameters)
+    apply_overrides(generation.parameters, completion.parameters)
     return PreparedPrompt(
         generation=generation,
         template_id=template.id,
@@ -126,9 +126,10 @@ def _render_chat(
     generation.chat.messages.extend(map_messages(messages, system_role=system_role))
 
 
-def _apply_overrides(
+def apply_overrides(
     parameters: common_pb2.GenerationParameters, overrides: common_pb2.GenerationParameters
 ) -> None:
+    """`overrides`' scalars replace `parameters`'; their stop sequences and ids are added."""
     for name in ("max_tokens", "temperature", "top_p"):
         if overrides.HasField(name):
             setattr(parameters, name, getattr(overrides, name))

@@ -13,6 +13,11 @@ CHARS_PER_TOKEN = 3
 _TEMPLATE_OVERHEAD_TOKENS = 256
 
 
+def estimated_tokens(text: str) -> int:
+    """The tokens `text` is taken to hold (rounded up)."""
+    return -(-len(text) // CHARS_PER_TOKEN)
+
+
 @dataclass(frozen=True)
 class Budget:
     """How many characters of prefix and suffix a prompt may carry."""

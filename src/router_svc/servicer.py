@@ -19,7 +19,7 @@ from aigw_common.coalescing import coalesced
 from aigw_common.errors import AigwError, UpstreamUnavailable
 from aigw_common.grpc_errors import from_rpc_error
 from aigw_common.settings import CustomModelsSettings
-from aigw_prompts import PostProcessing, prepare_check
+from aigw_prompts import PostProcessing, prepare_check, prepared_parameters
 from router_svc.authentication import current_principal, require_scope
 from router_svc.completion_request import check_completion
 from router_svc.config_cache import ConfigCache
@@ -184,13 +184,19 @@ def _prepared(
             return prepare_check(family)
         return prepare(feature, invocation_completion(completion.invocation, feature), family)
     if feature is None or completion.verbatim:
-        return PreparedPrompt(_verbatim(completion), _VERBATIM, None, PostProcessing())
+        return PreparedPrompt(_verbatim(completion, family), _VERBATIM, None, PostProcessing())
     return prepare(feature, completion, family)
 
 
-def _verbatim(completion: router_service_pb2.Completion) -> model_proxy_service_pb2.Generation:
-    """The caller's own prompt or messages, with only the parameters it set."""
-    generation = model_proxy_service_pb2.Generation(parameters=completion.parameters)
+def _verbatim(
+    completion: router_service_pb2.Completion, family: str
+) -> model_proxy_service_pb2.Generation:
+    """The caller's own prompt or messages, with the parameters it set (and, for a prompt a
+    GitLab client prepared, GitLab's defaults for the family)."""
+    parameters = completion.parameters
+    if completion.prepared_prompt_defaults:
+        parameters = prepared_parameters(family, completion.parameters)
+    generation = model_proxy_service_pb2.Generation(parameters=parameters)
     if completion.WhichOneof("input") == "chat":
         generation.chat.messages.extend(completion.chat.messages)
     else:

@@ -45,8 +45,10 @@ async def generations(
         completion.code.CopyFrom(code_context(payload.current_file))
     else:
         # A prompt the client prepared itself goes to the model as it is (GitLab's
-        # `with_prompt_prepared`): a string for prompt_version 2, messages for 3.
+        # `with_prompt_prepared`): a string for prompt_version 2, messages for 3, with the
+        # parameters GitLab's gateway gives such prompts.
         completion.verbatim = True
+        completion.prepared_prompt_defaults = True
         if isinstance(payload.prompt, str):
             completion.prompt = payload.prompt
         else:
@@ -56,7 +58,18 @@ async def generations(
         stream = await client.open_stream(completion, metadata, forbidden=FORBIDDEN)
         return text_stream_response(stream)
     answer = await client.complete(completion, metadata, forbidden=FORBIDDEN)
-    return suggestions_response(answer, completion.code.language or _language(payload))
+    answer.text = on_next_line(payload.current_file.content_above_cursor, answer.text)
+    return suggestions_response(
+        answer, completion.code.language or _language(payload), payload.context
+    )
+
+
+def on_next_line(content_above_cursor: str, text: str) -> str:
+    """`text` starting on a new line when the cursor's line is not empty, as GitLab's gateway
+    answers a whole (not streamed) generation: the IDE inserts the block below that line."""
+    if text and not content_above_cursor.endswith("\n") and not text.startswith("\n"):
+        return "\n" + text
+    return text
 
 
 def _message(message: PromptMessage) -> common_pb2.Message:

@@ -181,15 +181,25 @@ class GenerationsRequest(SuggestionsRequest):
 
 
 class TokensConsumption(BaseModel):
+    """GitLab's token accounting for one answer."""
+
     input_tokens: int
     output_tokens: int
+    # The answer stopped at its max_tokens.
+    max_output_tokens_used: bool
+    # Tokens of the IDE's extra `context` the request brought (estimated: aigw has no tokenizer
+    # of each model), and how many of them went into the prompt (none: aigw's prompts use the
+    # file around the cursor only).
+    context_tokens_sent: int
+    context_tokens_used: int
 
 
 class SuggestionModel(BaseModel):
     engine: str
     name: str
     lang: str
-    tokens_consumption_metadata: TokensConsumption
+    # None (null) for an empty answer, as GitLab's gateway.
+    tokens_consumption_metadata: TokensConsumption | None
 
 
 class Choice(BaseModel):

@@ -26,7 +26,7 @@ from aigw.common.v1 import common_pb2 as aigw_dot_common_dot_v1_dot_common__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#aigw/router/v1/router_service.proto\x12\x0e\x61igw.router.v1\x1a\x1b\x61igw/common/v1/common.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xed\x02\n\nCompletion\x12\x0f\n\x07\x66\x65\x61ture\x18\x01 \x01(\t\x12+\n\x04\x63ode\x18\x02 \x01(\x0b\x32\x1b.aigw.router.v1.CodeContextH\x00\x12,\n\x04\x63hat\x18\x03 \x01(\x0b\x32\x1c.aigw.router.v1.ConversationH\x00\x12\x10\n\x06prompt\x18\x04 \x01(\tH\x00\x12\x38\n\nparameters\x18\x05 \x01(\x0b\x32$.aigw.common.v1.GenerationParameters\x12\r\n\x05model\x18\x06 \x01(\t\x12\x31\n\x0c\x63ustom_model\x18\x07 \x01(\x0b\x32\x1b.aigw.router.v1.CustomModel\x12\x10\n\x08verbatim\x18\x08 \x01(\x08\x12\x34\n\ninvocation\x18\t \x01(\x0b\x32 .aigw.router.v1.PromptInvocation\x12\x14\n\x0c\x65xtra_scopes\x18\n \x03(\tB\x07\n\x05input\"\x80\x01\n\x0b\x43ustomModel\x12\x0e\n\x06\x66\x61mily\x18\x01 \x01(\t\x12*\n\x08platform\x18\x02 \x01(\x0e\x32\x18.aigw.common.v1.Platform\x12\x10\n\x08\x65ndpoint\x18\x03 \x01(\t\x12\x12\n\nidentifier\x18\x04 \x01(\t\x12\x0f\n\x07\x61pi_key\x18\x05 \x01(\t\"N\n\x10PromptInvocation\x12\x11\n\tprompt_id\x18\x01 \x01(\t\x12\'\n\x06inputs\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"n\n\x0b\x43odeContext\x12\x11\n\tfile_name\x18\x01 \x01(\t\x12\x10\n\x08language\x18\x02 \x01(\t\x12\x1c\n\x14\x63ontent_above_cursor\x18\x03 \x01(\t\x12\x1c\n\x14\x63ontent_below_cursor\x18\x04 \x01(\t\"9\n\x0c\x43onversation\x12)\n\x08messages\x18\x01 \x03(\x0b\x32\x17.aigw.common.v1.Message\"U\n\x08ServedBy\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0e\n\x06\x66\x61mily\x18\x02 \x01(\t\x12*\n\x08platform\x18\x03 \x01(\x0e\x32\x18.aigw.common.v1.Platform\"A\n\x0f\x43ompleteRequest\x12.\n\ncompletion\x18\x01 \x01(\x0b\x32\x1a.aigw.router.v1.Completion\"\xad\x01\n\x10\x43ompleteResponse\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x33\n\rfinish_reason\x18\x02 \x01(\x0e\x32\x1c.aigw.common.v1.FinishReason\x12)\n\x05usage\x18\x03 \x01(\x0b\x32\x1a.aigw.common.v1.TokenUsage\x12+\n\tserved_by\x18\x04 \x01(\x0b\x32\x18.aigw.router.v1.ServedBy\"G\n\x15StreamCompleteRequest\x12.\n\ncompletion\x18\x01 \x01(\x0b\x32\x1a.aigw.router.v1.Completion\"\xb3\x01\n\x16StreamCompleteResponse\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x33\n\rfinish_reason\x18\x02 \x01(\x0e\x32\x1c.aigw.common.v1.FinishReason\x12)\n\x05usage\x18\x03 \x01(\x0b\x32\x1a.aigw.common.v1.TokenUsage\x12+\n\tserved_by\x18\x04 \x01(\x0b\x32\x18.aigw.router.v1.ServedBy\":\n\x11ListModelsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"_\n\x12ListModelsResponse\x12\x30\n\x06models\x18\x01 \x03(\x0b\x32 .aigw.router.v1.AddressableModel\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"B\n\x10\x41\x64\x64ressableModel\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x66\x61mily\x18\x02 \x01(\t\x12\x10\n\x08\x66\x65\x61tures\x18\x03 \x03(\t2\x9b\x02\n\rRouterService\x12M\n\x08\x43omplete\x12\x1f.aigw.router.v1.CompleteRequest\x1a .aigw.router.v1.CompleteResponse\x12\x61\n\x0eStreamComplete\x12%.aigw.router.v1.StreamCompleteRequest\x1a&.aigw.router.v1.StreamCompleteResponse0\x01\x12X\n\nListModels\x12!.aigw.router.v1.ListModelsRequest\x1a\".aigw.router.v1.ListModelsResponse\"\x03\x90\x02\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#aigw/router/v1/router_service.proto\x12\x0e\x61igw.router.v1\x1a\x1b\x61igw/common/v1/common.proto\x1a\x1cgoogle/protobuf/struct.proto\"\x8f\x03\n\nCompletion\x12\x0f\n\x07\x66\x65\x61ture\x18\x01 \x01(\t\x12+\n\x04\x63ode\x18\x02 \x01(\x0b\x32\x1b.aigw.router.v1.CodeContextH\x00\x12,\n\x04\x63hat\x18\x03 \x01(\x0b\x32\x1c.aigw.router.v1.ConversationH\x00\x12\x10\n\x06prompt\x18\x04 \x01(\tH\x00\x12\x38\n\nparameters\x18\x05 \x01(\x0b\x32$.aigw.common.v1.GenerationParameters\x12\r\n\x05model\x18\x06 \x01(\t\x12\x31\n\x0c\x63ustom_model\x18\x07 \x01(\x0b\x32\x1b.aigw.router.v1.CustomModel\x12\x10\n\x08verbatim\x18\x08 \x01(\x08\x12\x34\n\ninvocation\x18\t \x01(\x0b\x32 .aigw.router.v1.PromptInvocation\x12\x14\n\x0c\x65xtra_scopes\x18\n \x03(\t\x12 \n\x18prepared_prompt_defaults\x18\x0b \x01(\x08\x42\x07\n\x05input\"\x80\x01\n\x0b\x43ustomModel\x12\x0e\n\x06\x66\x61mily\x18\x01 \x01(\t\x12*\n\x08platform\x18\x02 \x01(\x0e\x32\x18.aigw.common.v1.Platform\x12\x10\n\x08\x65ndpoint\x18\x03 \x01(\t\x12\x12\n\nidentifier\x18\x04 \x01(\t\x12\x0f\n\x07\x61pi_key\x18\x05 \x01(\t\"N\n\x10PromptInvocation\x12\x11\n\tprompt_id\x18\x01 \x01(\t\x12\'\n\x06inputs\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"n\n\x0b\x43odeContext\x12\x11\n\tfile_name\x18\x01 \x01(\t\x12\x10\n\x08language\x18\x02 \x01(\t\x12\x1c\n\x14\x63ontent_above_cursor\x18\x03 \x01(\t\x12\x1c\n\x14\x63ontent_below_cursor\x18\x04 \x01(\t\"9\n\x0c\x43onversation\x12)\n\x08messages\x18\x01 \x03(\x0b\x32\x17.aigw.common.v1.Message\"U\n\x08ServedBy\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0e\n\x06\x66\x61mily\x18\x02 \x01(\t\x12*\n\x08platform\x18\x03 \x01(\x0e\x32\x18.aigw.common.v1.Platform\"A\n\x0f\x43ompleteRequest\x12.\n\ncompletion\x18\x01 \x01(\x0b\x32\x1a.aigw.router.v1.Completion\"\xad\x01\n\x10\x43ompleteResponse\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x33\n\rfinish_reason\x18\x02 \x01(\x0e\x32\x1c.aigw.common.v1.FinishReason\x12)\n\x05usage\x18\x03 \x01(\x0b\x32\x1a.aigw.common.v1.TokenUsage\x12+\n\tserved_by\x18\x04 \x01(\x0b\x32\x18.aigw.router.v1.ServedBy\"G\n\x15StreamCompleteRequest\x12.\n\ncompletion\x18\x01 \x01(\x0b\x32\x1a.aigw.router.v1.Completion\"\xb3\x01\n\x16StreamCompleteResponse\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x33\n\rfinish_reason\x18\x02 \x01(\x0e\x32\x1c.aigw.common.v1.FinishReason\x12)\n\x05usage\x18\x03 \x01(\x0b\x32\x1a.aigw.common.v1.TokenUsage\x12+\n\tserved_by\x18\x04 \x01(\x0b\x32\x18.aigw.router.v1.ServedBy\":\n\x11ListModelsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"_\n\x12ListModelsResponse\x12\x30\n\x06models\x18\x01 \x03(\x0b\x32 .aigw.router.v1.AddressableModel\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"B\n\x10\x41\x64\x64ressableModel\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x66\x61mily\x18\x02 \x01(\t\x12\x10\n\x08\x66\x65\x61tures\x18\x03 \x03(\t2\x9b\x02\n\rRouterService\x12M\n\x08\x43omplete\x12\x1f.aigw.router.v1.CompleteRequest\x1a .aigw.router.v1.CompleteResponse\x12\x61\n\x0eStreamComplete\x12%.aigw.router.v1.StreamCompleteRequest\x1a&.aigw.router.v1.StreamCompleteResponse0\x01\x12X\n\nListModels\x12!.aigw.router.v1.ListModelsRequest\x1a\".aigw.router.v1.ListModelsResponse\"\x03\x90\x02\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,31 +36,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ROUTERSERVICE'].methods_by_name['ListModels']._loaded_options = None
   _globals['_ROUTERSERVICE'].methods_by_name['ListModels']._serialized_options = b'\220\002\001'
   _globals['_COMPLETION']._serialized_start=115
-  _globals['_COMPLETION']._serialized_end=480
-  _globals['_CUSTOMMODEL']._serialized_start=483
-  _globals['_CUSTOMMODEL']._serialized_end=611
-  _globals['_PROMPTINVOCATION']._serialized_start=613
-  _globals['_PROMPTINVOCATION']._serialized_end=691
-  _globals['_CODECONTEXT']._serialized_start=693
-  _globals['_CODECONTEXT']._serialized_end=803
-  _globals['_CONVERSATION']._serialized_start=805
-  _globals['_CONVERSATION']._serialized_end=862
-  _globals['_SERVEDBY']._serialized_start=864
-  _globals['_SERVEDBY']._serialized_end=949
-  _globals['_COMPLETEREQUEST']._serialized_start=951
-  _globals['_COMPLETEREQUEST']._serialized_end=1016
-  _globals['_COMPLETERESPONSE']._serialized_start=1019
-  _globals['_COMPLETERESPONSE']._serialized_end=1192
-  _globals['_STREAMCOMPLETEREQUEST']._serialized_start=1194
-  _globals['_STREAMCOMPLETEREQUEST']._serialized_end=1265
-  _globals['_STREAMCOMPLETERESPONSE']._serialized_start=1268
-  _globals['_STREAMCOMPLETERESPONSE']._serialized_end=1447
-  _globals['_LISTMODELSREQUEST']._serialized_start=1449
-  _globals['_LISTMODELSREQUEST']._serialized_end=1507
-  _globals['_LISTMODELSRESPONSE']._serialized_start=1509
-  _globals['_LISTMODELSRESPONSE']._serialized_end=1604
-  _globals['_ADDRESSABLEMODEL']._serialized_start=1606
-  _globals['_ADDRESSABLEMODEL']._serialized_end=1672
-  _globals['_ROUTERSERVICE']._serialized_start=1675
-  _globals['_ROUTERSERVICE']._serialized_end=1958
+  _globals['_COMPLETION']._serialized_end=514
+  _globals['_CUSTOMMODEL']._serialized_start=517
+  _globals['_CUSTOMMODEL']._serialized_end=645
+  _globals['_PROMPTINVOCATION']._serialized_start=647
+  _globals['_PROMPTINVOCATION']._serialized_end=725
+  _globals['_CODECONTEXT']._serialized_start=727
+  _globals['_CODECONTEXT']._serialized_end=837
+  _globals['_CONVERSATION']._serialized_start=839
+  _globals['_CONVERSATION']._serialized_end=896
+  _globals['_SERVEDBY']._serialized_start=898
+  _globals['_SERVEDBY']._serialized_end=983
+  _globals['_COMPLETEREQUEST']._serialized_start=985
+  _globals['_COMPLETEREQUEST']._serialized_end=1050
+  _globals['_COMPLETERESPONSE']._serialized_start=1053
+  _globals['_COMPLETERESPONSE']._serialized_end=1226
+  _globals['_STREAMCOMPLETEREQUEST']._serialized_start=1228
+  _globals['_STREAMCOMPLETEREQUEST']._serialized_end=1299
+  _globals['_STREAMCOMPLETERESPONSE']._serialized_start=1302
+  _globals['_STREAMCOMPLETERESPONSE']._serialized_end=1481
+  _globals['_LISTMODELSREQUEST']._serialized_start=1483
+  _globals['_LISTMODELSREQUEST']._serialized_end=1541
+  _globals['_LISTMODELSRESPONSE']._serialized_start=1543
+  _globals['_LISTMODELSRESPONSE']._serialized_end=1638
+  _globals['_ADDRESSABLEMODEL']._serialized_start=1640
+  _globals['_ADDRESSABLEMODEL']._serialized_end=1706
+  _globals['_ROUTERSERVICE']._serialized_start=1709
+  _globals['_ROUTERSERVICE']._serialized_end=1992
 # @@protoc_insertion_point(module_scope)
