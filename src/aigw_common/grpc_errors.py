@@ -59,6 +59,11 @@ def internal_status() -> grpc.Status:
     )
 
 
+# The reason of a status no aigw service made (it has no ErrorInfo): gRPC's own, e.g. a
+# metadata or message limit. Its text is gRPC's internals, for logs and operators only.
+TRANSPORT_REASON = "GRPC_TRANSPORT"
+
+
 def from_rpc_error(error: grpc.aio.AioRpcError) -> errors.AigwError:
     """The domain error another aigw service (or the transport) reported."""
     error_info, field = _details(error)
@@ -70,7 +75,7 @@ def from_rpc_error(error: grpc.aio.AioRpcError) -> errors.AigwError:
         message,
         field=field,
         metadata=dict(error_info.metadata) if error_info else None,
-        reason=error_info.reason if error_info else None,
+        reason=error_info.reason if error_info else TRANSPORT_REASON,
     )
 
 

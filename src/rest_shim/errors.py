@@ -16,8 +16,14 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from aigw_common.errors import AigwError, PermissionDenied, Unauthenticated, UpstreamError
-from aigw_common.grpc_errors import from_rpc_error
+from aigw_common.errors import (
+    AigwError,
+    Cancelled,
+    PermissionDenied,
+    Unauthenticated,
+    UpstreamError,
+)
+from aigw_common.grpc_errors import TRANSPORT_REASON, from_rpc_error
 
 INFERENCE_FAILED = "Inference failed"
 INTERNAL_ERROR = "Internal error; see the service log"
@@ -41,17 +47,24 @@ def router_error(
     return domain_error
 
 
+def is_internal(error: AigwError) -> bool:
+    """True for a bug, or a status gRPC itself made (whose text must not reach a caller)."""
+    if isinstance(error, UpstreamError | Cancelled):
+        return False
+    return error.http_status == 500 or error.reason == TRANSPORT_REASON
+
+
 def error_response(error: AigwError) -> JSONResponse:
     """The HTTP answer for `error`."""
+    if is_internal(error):
+        _log.error("request failed", reason=error.reason, error=error.message)
+        return JSONResponse({"detail": INTERNAL_ERROR}, status_code=500)
     if isinstance(error, Unauthenticated):
         _log.info("request refused", status=401, reason=error.reason, error=error.message)
         return JSONResponse({"error": error.message}, status_code=401)
     if isinstance(error, UpstreamError):
         _log.warning("inference failed", reason=error.reason, error=error.message)
         return JSONResponse({"detail": INFERENCE_FAILED}, status_code=503)
-    if error.http_status == 500:
-        _log.error("request failed", reason=error.reason, error=error.message)
-        return JSONResponse({"detail": INTERNAL_ERROR}, status_code=500)
     _log.info("request refused", status=error.http_status, reason=error.reason, error=error.message)
     return JSONResponse({"detail": error.message}, status_code=error.http_status)
 
@@ -97,6 +110,20 @@ async def _on_rpc_error(_: Request, error: Exception) -> JSONResponse:
 
 async def _on_validation_error(_: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
-    detail = validation_detail(error.errors())
-    _log.info("request refused", status=422, error=detail)
-    return JSONResponse({"detail": detail}, status_code=422)
+    problems = error.errors()
+    _log.info("request refused", status=422, error=validation_detail(problems))
+    return JSONResponse({"detail": validation_problems(problems)}, status_code=422)
+
+
+def validation_problems(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """FastAPI's list of problems (`type`, `loc`, `msg`), which GitLab's clients read (Rails'
+    "Test connection" shows `detail[0].msg`), without the `input` and `ctx` FastAPI adds: they
+    echo the request, model_api_key included."""
+    return [
+        {
+            "type": error.get("type", "value_error"),
+            "loc": list(error.get("loc", ())),
+            "msg": error.get("msg", "invalid"),
+        }
+        for error in errors
+    ]

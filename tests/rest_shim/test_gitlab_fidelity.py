@@ -151,3 +151,112 @@ async def test_an_empty_answer_has_null_token_metadata(self_hosted: Gateway) -> 
     answer = response.json()
     assert answer["choices"] == []
     assert answer["model"]["tokens_consumption_metadata"] is None
+
+
+GITLAB_ROUTES = [
+    "/v2/code/completions",
+    "/v2/completions",
+    "/v2/code/generations",
+    "/v1/chat/agent",
+    "/v1/chat/explain_code",
+    "/v1/prompts/model_configuration%2Fcheck",
+    "/v2/chat/agent",
+    "/v3/code/completions",
+    "/v4/code/suggestions",
+]
+OPENAI_ROUTES = ["/v1/chat/completions", "/v1/completions"]
+SECRET = "sk-leaked-if-echoed-0123456789"
+
+
+@pytest.mark.parametrize("route", GITLAB_ROUTES)
+async def test_validation_errors_are_fastapis_list_without_the_input(
+    self_hosted: Gateway, route: str
+) -> None:
+    body = {
+        "model_api_key": SECRET,
+        "current_file": SECRET,
+        "prompt_components": SECRET,
+        "messages": SECRET,
+        "inputs": SECRET,
+        "model_metadata": SECRET,
+        "prompt_version": SECRET,
+    }
+
+    response = await self_hosted.http.post(
+        route, json=body, headers=self_hosted.headers("complete_code")
+    )
+
+    assert response.status_code == 422, response.text
+    problems = response.json()["detail"]
+    assert problems
+    assert all(set(problem) == {"type", "loc", "msg"} for problem in problems)
+    assert problems[0]["loc"][0] == "body"
+    assert SECRET not in response.text
+    assert self_hosted.records() == []
+
+
+async def test_an_unknown_family_on_chat_agent_is_422(self_hosted: Gateway) -> None:
+    body = rails_chat(self_hosted, stream=False)
+    body["prompt_components"][0]["payload"]["model"] = "gpt-neo"
+
+    response = await self_hosted.http.post(
+        "/v1/chat/agent", json=body, headers=self_hosted.headers("duo_chat")
+    )
+
+    assert response.status_code == 422
+    [problem] = response.json()["detail"]
+    assert problem["loc"] == ["body", "prompt_components", 0, "payload", "model"]
+    assert "gpt-neo" in problem["msg"]
+    assert MODEL_KEY not in response.text
+    assert self_hosted.records() == []
+
+
+@pytest.mark.parametrize("size", [20_000, 10_000_000])
+@pytest.mark.parametrize("route", [*GITLAB_ROUTES, "/v1/code/user_access_token"])
+async def test_an_oversized_token_is_401_on_every_gitlab_route(
+    self_hosted: Gateway, route: str, size: int
+) -> None:
+    headers = {**self_hosted.headers(), "Authorization": "Bearer " + "a" * size}
+
+    response = await self_hosted.http.post(route, json={}, headers=headers)
+
+    assert response.status_code == 401
+    assert response.json() == {"error": "token too large (the limit is 8192 bytes)"}
+
+
+@pytest.mark.parametrize("size", [20_000, 10_000_000])
+@pytest.mark.parametrize("route", OPENAI_ROUTES)
+async def test_an_oversized_token_is_401_on_the_openai_routes(
+    self_hosted: Gateway, route: str, size: int
+) -> None:
+    headers = {"Authorization": "Bearer " + "a" * size}
+
+    response = await self_hosted.http.post(route, json={}, headers=headers)
+
+    assert response.status_code == 401
+    error = response.json()["error"]
+    assert error["message"] == "token too large (the limit is 8192 bytes)"
+    assert error["code"] == "invalid_api_key"
+
+
+async def test_a_token_just_within_the_limit_reaches_the_verifier(self_hosted: Gateway) -> None:
+    headers = {**self_hosted.headers(), "Authorization": "Bearer " + "a" * 8192}
+
+    response = await self_hosted.http.post(
+        "/v2/code/completions", json=rails_generation(self_hosted, stream=False), headers=headers
+    )
+
+    assert response.status_code == 401
+    assert response.json() == {"error": "token is malformed"}  # the verifier, not the size check
+
+
+async def test_grpcs_own_errors_never_reach_a_caller(self_hosted: Gateway) -> None:
+    # Headers beyond the router's metadata limit: gRPC refuses them itself.
+    headers = {**self_hosted.headers("generate_code"), "X-Gitlab-Version": "1" * 20_000}
+
+    response = await self_hosted.http.post(
+        "/v2/code/generations", json=rails_generation(self_hosted, stream=False), headers=headers
+    )
+
+    assert response.status_code == 500
+    assert response.json() == {"detail": "Internal error; see the service log"}

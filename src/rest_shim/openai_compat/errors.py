@@ -22,7 +22,7 @@ from fastapi.routing import APIRoute
 from aigw_common import errors
 from aigw_common.grpc_errors import from_rpc_error
 from aigw_common.request_context import request_id_var
-from rest_shim.errors import INFERENCE_FAILED, INTERNAL_ERROR, validation_detail
+from rest_shim.errors import INFERENCE_FAILED, INTERNAL_ERROR, is_internal, validation_detail
 
 _log = structlog.get_logger(__name__)
 
@@ -85,6 +85,8 @@ class OpenAIRoute(APIRoute):
 
 
 def _classify(error: errors.AigwError) -> tuple[int, str, str | None]:
+    if is_internal(error):
+        return 500, "server_error", None
     if isinstance(error, errors.Unauthenticated):
         return 401, "invalid_request_error", "invalid_api_key"
     if isinstance(error, errors.PermissionDenied):

@@ -30,10 +30,8 @@ ModelProvider = Literal[
     "anthropic", "vertex-ai", "litellm", "codestral", "fireworks_ai", "amazon_q", "gitlab"
 ]
 
-# GitLab's `litellm` families allowed per use case (KindLiteLlmModel ∩ the use case's set).
-# GitLab leaves `general` (bring-your-own, any OpenAI-compatible model) out of both sets, yet
-# documents it as serving completion and generation; aigw accepts it for both.
-LITELLM_COMPLETION_FAMILIES = frozenset(
+# GitLab's `litellm` families (KindLiteLlmModel).
+LITELLM_FAMILIES = frozenset(
     {
         "codegemma",
         "codellama",
@@ -50,6 +48,10 @@ LITELLM_COMPLETION_FAMILIES = frozenset(
         "general",
     }
 )
+# The families allowed per use case (KindLiteLlmModel ∩ the use case's set). GitLab leaves
+# `general` (bring-your-own, any OpenAI-compatible model) out of both sets, yet documents it as
+# serving completion and generation; aigw accepts it for both.
+LITELLM_COMPLETION_FAMILIES = LITELLM_FAMILIES
 LITELLM_GENERATION_FAMILIES = frozenset(
     {
         "codegemma",
