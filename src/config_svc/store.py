@@ -23,6 +23,7 @@ from aigw.common.v1 import common_pb2
 from aigw.config.v1 import config_service_pb2
 from aigw_common import catalog
 from aigw_common.errors import Aborted, AlreadyExists, FailedPrecondition, NotFound
+from aigw_common.private_files import ensure_private_dir, ensure_private_file
 from config_svc.schema import migrate
 
 DB_FILENAME = "config.sqlite3"
@@ -206,7 +207,10 @@ class ConfigStore:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # The configuration holds sealed API keys and the audit trail: owner-only, like every file
+    # in the data directory.
+    ensure_private_dir(path.parent)
+    ensure_private_file(path)
     # Autocommit mode: every transaction here is begun and ended explicitly. The connection is
     # used from worker threads, one at a time (ConfigStore's lock).
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
