@@ -1,21 +1,28 @@
-"""The lifecycle every aigw gRPC service shares: build, serve, report health, drain on SIGTERM."""
+"""The lifecycle every aigw gRPC service shares: start the process, build, serve, report health,
+drain on SIGTERM."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any
 
 import grpc
 import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from aigw_common.event_loop import use_uvloop
 from aigw_common.interceptors import ErrorMappingInterceptor, RequestContextInterceptor
 from aigw_common.interceptors.server_metrics import ServerMetricsInterceptor
 from aigw_common.interceptors.server_tracing import ServerTracingInterceptor
-from aigw_common.settings import GrpcServiceSettings, TlsSettings
+from aigw_common.log_setup import configure_logging
+from aigw_common.metrics import serve_metrics
+from aigw_common.settings import GrpcServiceSettings, Settings, TlsSettings
 from aigw_common.tls import server_credentials
+from aigw_common.tracing import configure_tracing
 
 _log = structlog.get_logger(__name__)
 
@@ -59,6 +66,30 @@ def create_server(
         options=[*shared, *options],
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
+
+
+async def build_grpc_server(
+    section: GrpcServiceSettings,
+    tls: TlsSettings,
+    *,
+    service_name: str,
+    domain: str,
+    register: Callable[[grpc.aio.Server], None],
+    health_servicer: health.aio.HealthServicer | None = None,
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    options: Sequence[tuple[str, int]] = (),
+) -> tuple[grpc.aio.Server, int]:
+    """A service's server, bound but not started: `register` adds its servicer; health (NOT_SERVING
+    until `serve_until_signalled` says otherwise) and, if the settings ask, reflection are added."""
+    server = create_server(section, domain=domain, interceptors=interceptors, options=options)
+    register(server)
+    await add_standard_services(
+        server,
+        health_servicer or health.aio.HealthServicer(),
+        [service_name],
+        reflection_enabled=section.reflection,
+    )
+    return server, bind(server, section, tls)
 
 
 async def add_standard_services(
@@ -115,22 +146,21 @@ async def serve_until_signalled(
     name: str,
     port: int,
     grace_period_s: float,
+    service_names: Sequence[str],
     on_draining: Callable[[], None] | None = None,
     serving_once: Awaitable[object] | None = None,
-    service_names: Sequence[str] = (),
 ) -> None:
     """Run a started server until SIGTERM or SIGINT, then drain it.
 
-    With `serving_once`, `service_names` (and "") are reported SERVING once it completes: e.g.
-    once the keys to verify callers' tokens are cached, as every call is refused until then.
-    On the signal, health goes NOT_SERVING first so load balancers stop sending new calls, then
-    in-flight calls get `grace_period_s` to finish before they are cancelled. `on_draining`
-    runs in between, to end calls that would otherwise never finish (watches).
+    `service_names` (and "") are reported SERVING at once, or with `serving_once` once it
+    completes: e.g. once the keys to verify callers' tokens are cached, as every call is
+    refused until then. On the signal, health goes NOT_SERVING first so load balancers stop
+    sending new calls, then in-flight calls get `grace_period_s` to finish before they are
+    cancelled. `on_draining` runs in between, to end calls that would otherwise never finish
+    (watches).
     """
-    readiness = (
-        asyncio.create_task(_serving_once(health_servicer, service_names, serving_once))
-        if serving_once is not None
-        else None
+    readiness = asyncio.create_task(
+        _serving_once(health_servicer, service_names, serving_once or asyncio.sleep(0))
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -143,8 +173,7 @@ async def serve_until_signalled(
         await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         stopper.cancel()
-        if readiness is not None:
-            readiness.cancel()
+        readiness.cancel()
     _log.info("draining", service=name, grace_period_s=grace_period_s)
     await health_servicer.enter_graceful_shutdown()
     if on_draining is not None:
@@ -162,3 +191,27 @@ async def _serving_once(
     await ready
     await set_serving(health_servicer, service_names, True)
     _log.info("ready")
+
+
+def run_service(
+    serve: Callable[[Settings], Coroutine[Any, Any, None]],
+    *,
+    name: str,
+    metrics_name: str,
+    quiet_loggers: Sequence[str] = (),
+) -> None:
+    """A service process from start to exit: uvloop, settings from the environment, logging,
+    tracing and the metrics listener (`metrics_name`: its port setting), then `serve` until it
+    returns (on SIGTERM/SIGINT). `quiet_loggers` log warnings and errors only."""
+    use_uvloop()
+    settings = Settings()
+    configure_logging(settings.logging, name)
+    configure_tracing(settings.tracing, name)
+    for logger in quiet_loggers:
+        logging.getLogger(logger).setLevel(logging.WARNING)
+    metrics_server = serve_metrics(settings.metrics, metrics_name)
+    try:
+        asyncio.run(serve(settings))
+    finally:
+        if metrics_server is not None:
+            metrics_server.close()

@@ -2,8 +2,8 @@
 
 A feature's `base` folder serves every family that has no folder of its own. Templates are
 Jinja2, compiled once in a sandboxed environment (a template can read the variables it is given
-and nothing else) with undefined variables as errors. The newest version is used unless one is
-asked for.
+and nothing else) with undefined variables as errors; they may `{% include %}` the shared pieces
+in `templates/_partials/`. The newest version is used unless one is asked for.
 """
 
 from __future__ import annotations
@@ -16,18 +16,20 @@ from importlib.resources.abc import Traversable
 from typing import Any
 
 import yaml
-from jinja2 import StrictUndefined, Template
+from jinja2 import FunctionLoader, StrictUndefined, Template
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from aigw_prompts.postprocess import Step
 
 BASE_FAMILY = "base"
+PARTIALS_DIR = "_partials"
 
 
 class Mode(enum.Enum):
     COMPLETION = "completion"  # one raw prompt, e.g. with fill-in-the-middle tokens
     CHAT = "chat"  # chat messages
+    REACT = "react"  # Duo Chat's agent: system prompt, user turns, the assistant's pre-fill
 
 
 class _Strict(BaseModel):
@@ -60,13 +62,20 @@ class _TemplateFile(_Strict):
     prompt: str | None = None
     system: str | None = None
     user: str | None = None
+    prefill: str | None = None
 
     @model_validator(mode="after")
     def _texts_fit_mode(self) -> _TemplateFile:
-        if self.mode is Mode.COMPLETION and (self.prompt is None or self.system or self.user):
+        if self.mode is Mode.COMPLETION and (
+            self.prompt is None or self.system or self.user or self.prefill
+        ):
             raise ValueError("mode completion takes `prompt` only")
-        if self.mode is Mode.CHAT and self.prompt is not None:
-            raise ValueError("mode chat takes `system` and/or `user`, not `prompt`")
+        if self.mode is Mode.CHAT and (self.prompt is not None or self.prefill is not None):
+            raise ValueError("mode chat takes `system` and/or `user`, not `prompt` or `prefill`")
+        if self.mode is Mode.REACT and (
+            self.prompt is not None or None in (self.system, self.user, self.prefill)
+        ):
+            raise ValueError("mode react takes `system`, `user` and `prefill`")
         return self
 
 
@@ -84,6 +93,7 @@ class PromptTemplate:
     prompt: Template | None
     system: Template | None
     user: Template | None
+    prefill: Template | None = None
 
     @property
     def id(self) -> str:
@@ -104,7 +114,9 @@ class PromptRegistry:
     def load(cls, root: Traversable | None = None) -> PromptRegistry:
         """Compile every template under `root` (the package's templates by default)."""
         root = root or resources.files("aigw_prompts").joinpath("templates")
+        partials = root.joinpath(PARTIALS_DIR)
         environment = SandboxedEnvironment(
+            loader=FunctionLoader(lambda name: _partial(partials, name)),
             undefined=StrictUndefined,
             keep_trailing_newline=True,
             # Prompts are plain text for a model, never HTML.
@@ -144,7 +156,15 @@ class PromptRegistry:
 
 
 def _dirs(parent: Traversable) -> list[Traversable]:
-    return sorted((d for d in parent.iterdir() if d.is_dir()), key=lambda d: d.name)
+    return sorted(
+        (d for d in parent.iterdir() if d.is_dir() and not d.name.startswith("_")),
+        key=lambda d: d.name,
+    )
+
+
+def _partial(partials: Traversable, name: str) -> str | None:
+    file = partials.joinpath(name)
+    return file.read_text(encoding="utf-8") if file.is_file() else None
 
 
 def _version_key(version: str) -> tuple[int, ...]:
@@ -175,4 +195,5 @@ def _compile(
         prompt=compiled(spec.prompt),
         system=compiled(spec.system),
         user=compiled(spec.user),
+        prefill=compiled(spec.prefill),
     )

@@ -18,9 +18,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from aigw_simulator import anthropic, azure, bedrock, wire
+from aigw_simulator import anthropic, azure, bedrock, scripted, wire
 from aigw_simulator.config import SimulatorConfig
-from aigw_simulator.faults import failure_status, plan_for, retry_after_headers
+from aigw_simulator.faults import failure_status, pace_for, plan_for, retry_after_headers
 from aigw_simulator.plan import count_prompt_tokens
 from aigw_simulator.recording import Recorder, RequestRecord
 from aigw_simulator.requests import RequestError, check_context, parse_generation
@@ -40,6 +40,11 @@ def build_app(config: SimulatorConfig | None = None) -> Starlette:
         Route("/v1/models", _models(simulator), methods=["GET"]),
         Route("/health", _health, methods=["GET"]),
         Route("/_simulator/requests", _records(simulator), methods=["GET", "DELETE"]),
+        Route(
+            "/_simulator/replies",
+            scripted.endpoint(simulator),
+            methods=["GET", "POST", "DELETE"],
+        ),
         *azure.routes(simulator),
         *bedrock.routes(simulator),
         *anthropic.routes(simulator),
@@ -124,7 +129,11 @@ def _answer(
     if not chat and body.get("suffix") is not None:
         raise RequestError("suffix is not currently supported")
     headers = request.headers
-    fail_status = failure_status(simulator, headers)
+    reply = simulator.script.take()
+    if reply is not None and (failure := reply.failure()) is not None:
+        simulator.recorder.finish(record, status=failure.status_code)
+        return failure
+    fail_status = 0 if reply is not None else failure_status(simulator, headers)
     if fail_status:
         simulator.recorder.finish(record, status=fail_status)
         if fail_status == 500:  # a dead vLLM engine answers 500 with an empty body
@@ -138,13 +147,21 @@ def _answer(
         )
     prompt_tokens = count_prompt_tokens(body)
     check_context(prompt_tokens, parsed.max_tokens, config.max_model_len)
-    plan = plan_for(
-        simulator,
-        headers,
-        max_tokens=parsed.max_tokens,
-        stop=parsed.stop,
-        prompt_tokens=prompt_tokens,
-    )
+    if reply is not None:
+        plan = reply.plan(
+            max_tokens=parsed.max_tokens,
+            stop=parsed.stop,
+            prompt_tokens=prompt_tokens,
+            pace=pace_for(simulator, headers),
+        )
+    else:
+        plan = plan_for(
+            simulator,
+            headers,
+            max_tokens=parsed.max_tokens,
+            stop=parsed.stop,
+            prompt_tokens=prompt_tokens,
+        )
     prefix = "chatcmpl" if chat else "cmpl"
     response_id = f"{prefix}-{uuid.uuid4().hex}"
     created = int(time.time())

@@ -49,14 +49,7 @@ def plan_for(
 ) -> Plan:
     """The answer to one request under the current config and the request's overrides."""
     config = simulator.config
-    pace = Pace(
-        first_token_delay_s=header_float(
-            headers, "x-simulator-first-token-delay", config.first_token_delay_s
-        ),
-        tokens_per_second=header_float(
-            headers, "x-simulator-tokens-per-second", config.tokens_per_second
-        ),
-    )
+    pace = pace_for(simulator, headers)
     error_after = header_int(headers, "x-simulator-error-after-tokens", -1)
     return make_plan(
         wanted_tokens=header_int(headers, "x-simulator-tokens", config.tokens),
@@ -67,6 +60,19 @@ def plan_for(
         error_after_tokens=error_after if error_after >= 0 else config.error_after_tokens,
         stall_after_tokens=config.stall_after_tokens,
         cut_after_tokens=config.cut_after_tokens,
+    )
+
+
+def pace_for(simulator: Simulator, headers: Mapping[str, str]) -> Pace:
+    """How fast to answer, under the current config and the request's overrides."""
+    config = simulator.config
+    return Pace(
+        first_token_delay_s=header_float(
+            headers, "x-simulator-first-token-delay", config.first_token_delay_s
+        ),
+        tokens_per_second=header_float(
+            headers, "x-simulator-tokens-per-second", config.tokens_per_second
+        ),
     )
 
 

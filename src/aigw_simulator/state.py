@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aigw_simulator.config import SimulatorConfig
 from aigw_simulator.recording import Recorder
+from aigw_simulator.scripted import ReplyScript
 
 
 @dataclass
@@ -14,3 +15,5 @@ class Simulator:
 
     config: SimulatorConfig
     recorder: Recorder
+    # Exact replies to answer with, in order (scripted.py).
+    script: ReplyScript = field(default_factory=ReplyScript)

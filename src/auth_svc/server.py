@@ -11,19 +11,10 @@ from grpc_health.v1 import health
 
 from aigw.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
 from aigw_common.admin_credential import load_or_create_admin_credential
-from aigw_common.grpc_server import (
-    add_standard_services,
-    bind,
-    create_server,
-    serve_until_signalled,
-    set_serving,
-)
-from aigw_common.log_setup import configure_logging
-from aigw_common.metrics import serve_metrics
+from aigw_common.grpc_server import build_grpc_server, run_service, serve_until_signalled
 from aigw_common.oidc import GitLabIssuers
 from aigw_common.settings import Settings
 from aigw_common.token_verifier import TrustedIssuer
-from aigw_common.tracing import configure_tracing
 from auth_svc.keys import KeyStore
 from auth_svc.servicer import AuthServiceServicer
 
@@ -44,16 +35,17 @@ async def build_server(
 ) -> tuple[grpc.aio.Server, int]:
     """The auth server, bound but not started; the caller reports it SERVING. `trusted` are
     the GitLab issuers whose instance tokens may ask for user access tokens."""
-    server = create_server(settings.auth_svc, domain=SERVICE_NAME)
     servicer = AuthServiceServicer(keys, settings.auth, admin_credential, trusted=trusted or ())
-    auth_service_pb2_grpc.add_AuthServiceServicer_to_server(servicer, server)
-    await add_standard_services(
-        server,
-        health_servicer or health.aio.HealthServicer(),
-        [SERVICE_NAME],
-        reflection_enabled=settings.auth_svc.reflection,
+    return await build_grpc_server(
+        settings.auth_svc,
+        settings.tls,
+        service_name=SERVICE_NAME,
+        domain=SERVICE_NAME,
+        register=lambda server: auth_service_pb2_grpc.add_AuthServiceServicer_to_server(
+            servicer, server
+        ),
+        health_servicer=health_servicer,
     )
-    return server, bind(server, settings.auth_svc, settings.tls)
 
 
 async def retire_keys_periodically(keys: KeyStore, interval_s: float = RETIRE_CHECK_S) -> None:
@@ -91,7 +83,6 @@ async def serve(settings: Settings) -> None:
     await server.start()
     await gitlab.start()
     retiring = asyncio.create_task(retire_keys_periodically(keys), name="retire-keys")
-    await set_serving(health_servicer, [SERVICE_NAME], serving=True)
     try:
         await serve_until_signalled(
             server,
@@ -99,6 +90,7 @@ async def serve(settings: Settings) -> None:
             name="auth_svc",
             port=port,
             grace_period_s=settings.auth_svc.grace_period_s,
+            service_names=[SERVICE_NAME],
         )
     finally:
         retiring.cancel()
@@ -108,12 +100,4 @@ async def serve(settings: Settings) -> None:
 
 
 def main() -> None:
-    settings = Settings()
-    configure_logging(settings.logging, "auth_svc")
-    configure_tracing(settings.tracing, "auth_svc")
-    metrics_server = serve_metrics(settings.metrics, "auth_svc")
-    try:
-        asyncio.run(serve(settings))
-    finally:
-        if metrics_server is not None:
-            metrics_server.close()
+    run_service(serve, name="auth_svc", metrics_name="auth_svc")

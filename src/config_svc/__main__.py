@@ -1,6 +1,5 @@
-from aigw_common.event_loop import use_uvloop
-from config_svc.server import main
+"""`python -m config_svc`."""
 
-use_uvloop()
+from config_svc.server import main
 
 main()

@@ -8,20 +8,12 @@ import grpc
 from grpc_health.v1 import health
 
 from aigw.config.v1 import config_service_pb2, config_service_pb2_grpc
-from aigw_common.grpc_server import (
-    add_standard_services,
-    bind,
-    create_server,
-    serve_until_signalled,
-)
-from aigw_common.interceptors.service_auth import ServiceAuthInterceptor
+from aigw_common.grpc_server import build_grpc_server, run_service, serve_until_signalled
+from aigw_common.interceptors.service_auth import ServiceAuth
 from aigw_common.internal_auth import auth_svc_keys
-from aigw_common.log_setup import configure_logging
-from aigw_common.metrics import serve_metrics
 from aigw_common.secrets_box import SecretsBox, load_sealing_key
 from aigw_common.settings import Settings
 from aigw_common.token_verifier import TokenVerifier
-from aigw_common.tracing import configure_tracing
 from config_svc.authorization import required_scopes
 from config_svc.broadcast import SnapshotBroadcast
 from config_svc.servicer import ConfigServiceServicer
@@ -49,30 +41,23 @@ async def build_server(
     store: ConfigStore,
     box: SecretsBox,
     broadcast: SnapshotBroadcast | None = None,
-    verifier: TokenVerifier | None = None,
+    auth: ServiceAuth,
 ) -> tuple[grpc.aio.Server, int]:
-    """A bound, not yet started server for ConfigService over `store`.
-
-    With a `verifier` (of aigw's own tokens), every call needs a token with the method's scope
-    (see authorization.py); `serve` always passes one. Without, calls are not authenticated:
-    for in-process tests only.
-    """
-    section = settings.config_svc
-    interceptors = []
-    if verifier is not None:
-        interceptors.append(ServiceAuthInterceptor(verifier, required_scopes))
-    server = create_server(section, domain=ERROR_DOMAIN, interceptors=interceptors)
+    """A bound, not yet started server for ConfigService over `store`; `auth` admits callers
+    whose token grants the method's scope (see authorization.py)."""
     broadcast = broadcast or SnapshotBroadcast(await store.load_snapshot())
     servicer = ConfigServiceServicer(store, broadcast, box)
-    config_service_pb2_grpc.add_ConfigServiceServicer_to_server(servicer, server)
-    await add_standard_services(
-        server,
-        health_servicer or health.aio.HealthServicer(),
-        [SERVICE_NAME],
-        reflection_enabled=section.reflection,
+    return await build_grpc_server(
+        settings.config_svc,
+        settings.tls,
+        service_name=SERVICE_NAME,
+        domain=ERROR_DOMAIN,
+        register=lambda server: config_service_pb2_grpc.add_ConfigServiceServicer_to_server(
+            servicer, server
+        ),
+        health_servicer=health_servicer,
+        interceptors=auth.interceptors(required_scopes, "config_svc"),
     )
-    port = bind(server, section, settings.tls)
-    return server, port
 
 
 async def serve(settings: Settings) -> None:
@@ -89,7 +74,7 @@ async def serve(settings: Settings) -> None:
                 store=store,
                 box=box,
                 broadcast=broadcast,
-                verifier=TokenVerifier(keys, settings.auth),
+                auth=ServiceAuth(TokenVerifier(keys, settings.auth)),
             )
             await server.start()
             await serve_until_signalled(
@@ -108,12 +93,4 @@ async def serve(settings: Settings) -> None:
 
 
 def main() -> None:
-    settings = Settings()
-    configure_logging(settings.logging, "config_svc")
-    configure_tracing(settings.tracing, "config_svc")
-    metrics_server = serve_metrics(settings.metrics, "config_svc")
-    try:
-        asyncio.run(serve(settings))
-    finally:
-        if metrics_server is not None:
-            metrics_server.close()
+    run_service(serve, name="config_svc", metrics_name="config_svc")

@@ -11,7 +11,7 @@ import structlog
 
 from aigw.common.v1 import common_pb2
 from aigw.config.v1 import config_service_pb2, config_service_pb2_grpc
-from aigw_common.interceptors.service_auth import current_caller
+from aigw_common.request_context import current_caller
 from config_svc import declarative, paging, validation
 from config_svc.broadcast import SnapshotBroadcast
 from config_svc.store import AuditEntry, ConfigStore, Mutation

@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
-
 import grpc
 from grpc_health.v1 import health as grpc_health
 
 from aigw.modelproxy.v1 import model_proxy_service_pb2 as pb
 from aigw.modelproxy.v1 import model_proxy_service_pb2_grpc as pb_grpc
-from aigw_common.grpc_server import (
-    add_standard_services,
-    bind,
-    create_server,
-    serve_until_signalled,
-)
-from aigw_common.interceptors.service_auth import ServiceAuthInterceptor, any_method
+from aigw_common.grpc_server import build_grpc_server, run_service, serve_until_signalled
+from aigw_common.interceptors.service_auth import ServiceAuth, any_method
 from aigw_common.internal_auth import auth_svc_keys
-from aigw_common.log_setup import configure_logging
-from aigw_common.metrics import serve_metrics
 from aigw_common.scopes import SERVICE
 from aigw_common.secrets_box import SecretsBox, load_sealing_key
 from aigw_common.settings import Settings
 from aigw_common.tls import outbound_verify
 from aigw_common.token_verifier import TokenVerifier
-from aigw_common.tracing import configure_tracing
 from model_proxy_svc.bedrock_clients import BedrockClients
 from model_proxy_svc.clients import HttpClients
 from model_proxy_svc.servicer import ModelProxyServicer
@@ -42,36 +31,32 @@ async def build_server(
     clients: HttpClients,
     secrets: SecretsBox | None = None,
     bedrock: BedrockClients | None = None,
-    verifier: TokenVerifier | None = None,
+    auth: ServiceAuth,
 ) -> tuple[grpc.aio.Server, int]:
     """The bound, not yet started server. The caller owns `clients` and `bedrock` and closes
     them after the server stops; `secrets` defaults to the configured sealing key; without
     `bedrock` the server makes its own (its threads start only when a Bedrock model is used,
-    and end with the process). With a `verifier` (of aigw's own tokens) only callers holding
-    `aigw_service` are admitted; `serve` always passes one, tests may leave it out.
+    and end with the process). `auth` admits callers holding `aigw_service`.
     """
     section = settings.model_proxy
     if secrets is None:
         secrets = SecretsBox(load_sealing_key(settings))
     if bedrock is None:
         bedrock = _bedrock_clients(settings)
-    interceptors: list[grpc.aio.ServerInterceptor] = []
-    if verifier is not None:
-        interceptors.append(ServiceAuthInterceptor(verifier, any_method(SERVICE)))
-    # Inside authentication: a refused caller is not an upstream error.
-    interceptors.append(UpstreamLogInterceptor())
-    server = create_server(section, domain=_DOMAIN, interceptors=interceptors)
-    pb_grpc.add_ModelProxyServiceServicer_to_server(
-        ModelProxyServicer(section, clients, secrets, bedrock), server
+    servicer = ModelProxyServicer(section, clients, secrets, bedrock)
+    return await build_grpc_server(
+        section,
+        settings.tls,
+        service_name=SERVICE_NAME,
+        domain=_DOMAIN,
+        register=lambda server: pb_grpc.add_ModelProxyServiceServicer_to_server(servicer, server),
+        health_servicer=health,
+        # Inside authentication: a refused caller is not an upstream error.
+        interceptors=[
+            *auth.interceptors(any_method(SERVICE), "model_proxy_svc"),
+            UpstreamLogInterceptor(),
+        ],
     )
-    await add_standard_services(
-        server,
-        health or grpc_health.aio.HealthServicer(),
-        [SERVICE_NAME],
-        reflection_enabled=section.reflection,
-    )
-    port = bind(server, section, settings.tls)
-    return server, port
 
 
 async def serve(settings: Settings) -> None:
@@ -88,7 +73,7 @@ async def serve(settings: Settings) -> None:
                 clients=clients,
                 secrets=secrets,
                 bedrock=bedrock,
-                verifier=TokenVerifier(keys, settings.auth),
+                auth=ServiceAuth(TokenVerifier(keys, settings.auth)),
             )
             await server.start()
             await serve_until_signalled(
@@ -115,16 +100,11 @@ def _bedrock_clients(settings: Settings) -> BedrockClients:
 
 
 def main() -> None:
-    settings = Settings()
-    configure_logging(settings.logging, "model_proxy_svc")
-    configure_tracing(settings.tracing, "model_proxy_svc")
-    # httpx logs every upstream request at INFO; on the hot path that is noise, not signal.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    # botocore logs credential lookups and retries at INFO; same reasoning.
-    logging.getLogger("botocore").setLevel(logging.WARNING)
-    metrics_server = serve_metrics(settings.metrics, "model_proxy")
-    try:
-        asyncio.run(serve(settings))
-    finally:
-        if metrics_server is not None:
-            metrics_server.close()
+    run_service(
+        serve,
+        name="model_proxy_svc",
+        metrics_name="model_proxy",
+        # httpx logs every upstream request at INFO and botocore its credential lookups and
+        # retries: on the hot path that is noise, not signal.
+        quiet_loggers=("httpx", "botocore"),
+    )

@@ -19,6 +19,10 @@ COMPLETION_TIMEOUT_S = 60.0
 READINESS_TIMEOUT_S = 1.0
 LIST_TIMEOUT_S = 5.0
 
+AgentCall = grpc.aio.UnaryStreamCall[
+    router_service_pb2.StreamAgentRequest, router_service_pb2.StreamAgentResponse
+]
+
 # A route's own 403 message, or how to make it from the router's refusal.
 Forbidden = str | Callable[[AigwError], str]
 
@@ -102,6 +106,12 @@ class RouterClient:
             metadata=metadata,
             timeout=COMPLETION_TIMEOUT_S,
         )
+
+    def agent(
+        self, request: router_service_pb2.StreamAgentRequest, metadata: grpc.aio.Metadata
+    ) -> AgentCall:
+        """A started StreamAgent call; the caller reads it and must cancel it when done."""
+        return self._router.StreamAgent(request, metadata=metadata, timeout=COMPLETION_TIMEOUT_S)
 
     async def serving(self) -> bool:
         """Whether the router reports SERVING for its overall health; raises AioRpcError when

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
+from typing import Protocol
 
 import grpc
 import structlog
@@ -83,13 +84,17 @@ async def open_stream(call: StreamCall) -> RouterStream:
     return RouterStream(call, head)
 
 
+class Cancellable(Protocol):
+    def cancel(self) -> object: ...
+
+
 class CancellingStreamingResponse(StreamingResponse):
     """Cancels the router call on every way out, including a client that disconnected before
     the body iterator ever ran."""
 
     def __init__(
         self,
-        stream: RouterStream,
+        stream: Cancellable,
         body: AsyncIterator[bytes],
         media_type: str,
         headers: Mapping[str, str] | None = None,

@@ -1,6 +1,5 @@
-from aigw_common.event_loop import use_uvloop
-from router_svc.server import main
+"""`python -m router_svc`."""
 
-use_uvloop()
+from router_svc.server import main
 
 main()

@@ -8,7 +8,6 @@ servicer with `require_scope`.
 
 from __future__ import annotations
 
-from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +17,7 @@ import structlog
 from aigw_common.errors import PermissionDenied
 from aigw_common.gitlab_auth import authenticate, headers_from_metadata
 from aigw_common.interceptors._wrapping import wrap_handler
-from aigw_common.request_context import subject_var
+from aigw_common.request_context import bind_caller, current_caller
 from aigw_common.token_verifier import Principal, TokenVerifier
 
 if TYPE_CHECKING:
@@ -27,8 +26,6 @@ if TYPE_CHECKING:
     from aigw_common.grpc_types import Context, Continuation, Handler, StreamBehavior, UnaryBehavior
 
 _log = structlog.get_logger(__name__)
-
-principal_var: ContextVar[Principal | None] = ContextVar("principal", default=None)
 
 # Load balancers and tooling call these without a token.
 _OPEN_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
@@ -85,9 +82,7 @@ class AuthenticationInterceptor(grpc.aio.ServerInterceptor):
         else:
             headers = headers_from_metadata(context.invocation_metadata())
             principal = await authenticate(self._verifier, headers)
-        principal_var.set(principal)
-        subject_var.set(principal.subject)
-        structlog.contextvars.bind_contextvars(subject=principal.subject)
+        bind_caller(principal)
 
     def _unary(self, behavior: UnaryBehavior) -> UnaryBehavior:
         async def wrapped(request: Any, context: Context) -> Any:
@@ -108,7 +103,7 @@ class AuthenticationInterceptor(grpc.aio.ServerInterceptor):
 def current_principal() -> Principal:
     """The caller this call was authenticated as; PermissionDenied outside an authenticated
     call (never expected: the interceptor runs first)."""
-    principal = principal_var.get()
+    principal = current_caller()
     if principal is None:
         raise PermissionDenied("no authenticated caller for this call")
     return principal
@@ -116,7 +111,7 @@ def current_principal() -> Principal:
 
 def require_scope(scope: str, feature: str) -> Principal:
     """The current caller, if its token grants `scope`; PermissionDenied otherwise."""
-    principal = principal_var.get()
+    principal = current_caller()
     if principal is None or scope not in principal.scopes:
         raise PermissionDenied(
             f"token does not grant scope {scope!r} needed for feature {feature!r}",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import grpc
 import structlog
 from grpc_health.v1 import health
@@ -11,20 +9,12 @@ from grpc_health.v1 import health
 from aigw.modelproxy.v1 import model_proxy_service_pb2_grpc
 from aigw.router.v1 import router_service_pb2, router_service_pb2_grpc
 from aigw_common.channels import open_channel
-from aigw_common.grpc_server import (
-    add_standard_services,
-    bind,
-    create_server,
-    serve_until_signalled,
-)
+from aigw_common.grpc_server import build_grpc_server, run_service, serve_until_signalled
 from aigw_common.internal_auth import auth_svc_keys, service_token
-from aigw_common.log_setup import configure_logging
-from aigw_common.metrics import serve_metrics
 from aigw_common.oidc import GitLabIssuers
 from aigw_common.service_token import service_token_interceptors
 from aigw_common.settings import Settings
 from aigw_common.token_verifier import JwksCache, TokenVerifier
-from aigw_common.tracing import configure_tracing
 from router_svc.access_log import AccessLogInterceptor
 from router_svc.authentication import AuthenticationInterceptor, warn_if_bypassed
 from router_svc.config_cache import ConfigCache
@@ -49,9 +39,21 @@ async def build_server(
     # gRPC's default 8 KiB metadata limit would refuse a large token with RESOURCE_EXHAUSTED
     # before the verifier could say it is too large; leave room for it and the other headers.
     metadata_limit = settings.auth.max_token_bytes + _OTHER_METADATA_BYTES
-    server = create_server(
+    servicer = RouterServicer(
+        config,
+        model_proxy_service_pb2_grpc.ModelProxyServiceStub(proxy_channel),
+        default_timeout_s=settings.model_proxy.default_timeout_s,
+        custom_models=settings.custom_models,
+    )
+    return await build_grpc_server(
         settings.router,
+        settings.tls,
+        service_name=SERVICE_NAME,
         domain=SERVICE_NAME,
+        register=lambda server: router_service_pb2_grpc.add_RouterServiceServicer_to_server(
+            servicer, server
+        ),
+        health_servicer=health_servicer,
         interceptors=[
             AccessLogInterceptor(settings.logging, lambda: config.request_logging),
             AuthenticationInterceptor(verifier, bypass=settings.auth.bypass_external),
@@ -61,20 +63,6 @@ async def build_server(
             ("grpc.absolute_max_metadata_size", metadata_limit + _OTHER_METADATA_BYTES),
         ],
     )
-    servicer = RouterServicer(
-        config,
-        model_proxy_service_pb2_grpc.ModelProxyServiceStub(proxy_channel),
-        default_timeout_s=settings.model_proxy.default_timeout_s,
-        custom_models=settings.custom_models,
-    )
-    router_service_pb2_grpc.add_RouterServiceServicer_to_server(servicer, server)
-    await add_standard_services(
-        server,
-        health_servicer or health.aio.HealthServicer(),
-        [SERVICE_NAME],
-        reflection_enabled=settings.router.reflection,
-    )
-    return server, bind(server, settings.router, settings.tls)
 
 
 async def ready_to_serve(config: ConfigCache, keys: JwksCache, *, need_keys: bool) -> None:
@@ -126,12 +114,4 @@ async def serve(settings: Settings) -> None:
 
 
 def main() -> None:
-    settings = Settings()
-    configure_logging(settings.logging, "router_svc")
-    configure_tracing(settings.tracing, "router_svc")
-    metrics_server = serve_metrics(settings.metrics, "router")
-    try:
-        asyncio.run(serve(settings))
-    finally:
-        if metrics_server is not None:
-            metrics_server.close()
+    run_service(serve, name="router_svc", metrics_name="router")

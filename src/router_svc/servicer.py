@@ -13,14 +13,19 @@ from aigw.common.v1 import common_pb2
 from aigw.config.v1 import config_service_pb2
 from aigw.modelproxy.v1 import model_proxy_service_pb2
 from aigw.router.v1 import router_service_pb2, router_service_pb2_grpc
+from aigw_common import catalog
 from aigw_common.catalog import Feature
 from aigw_common.channels import downstream_timeout
 from aigw_common.coalescing import coalesced
-from aigw_common.errors import AigwError, UpstreamUnavailable
+from aigw_common.errors import AigwError
 from aigw_common.grpc_errors import from_rpc_error
 from aigw_common.settings import CustomModelsSettings
 from aigw_prompts import PostProcessing, prepare_check, prepared_parameters
-from router_svc.authentication import current_principal, require_scope
+from router_svc.agent.request import check_agent_request
+from router_svc.agent.step import GenerateCall, agent_attempts, run_step
+from router_svc.agent.tools import Caller, offered_tools
+from router_svc.attempts import served_by, should_fall_back
+from router_svc.authentication import TRIAL_PRINCIPAL, current_principal, require_scope
 from router_svc.completion_request import check_completion
 from router_svc.config_cache import ConfigCache
 from router_svc.custom_models import custom_model
@@ -36,6 +41,8 @@ _log = structlog.get_logger(__name__)
 
 _Attempt = tuple[config_service_pb2.Model, PreparedPrompt]
 _VERBATIM = "verbatim"
+# The feature whose models, scope and switches Duo Chat's agent uses.
+AGENT_FEATURE = "duo_chat"
 
 
 class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
@@ -101,7 +108,7 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
                         if chunk.HasField("usage"):
                             response.usage.CopyFrom(chunk.usage)
                         if not started:
-                            response.served_by.CopyFrom(_served_by(model))
+                            response.served_by.CopyFrom(served_by(model))
                             started = True
                         yield response
                 return
@@ -114,6 +121,37 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
                 # Our caller going away cancels this generator; cancelling the proxy call is
                 # what makes the proxy close the model server's response.
                 call.cancel()
+
+    async def StreamAgent(
+        self, request: router_service_pb2.StreamAgentRequest, context: Context
+    ) -> AsyncIterator[router_service_pb2.StreamAgentResponse]:
+        extra_scopes = check_agent_request(request)
+        feature = catalog.feature(AGENT_FEATURE)
+        principal = require_scope(feature.scope, feature.name)
+        for scope in extra_scopes:
+            require_scope(scope, feature.name)
+        if request.HasField("custom_model"):
+            models = [custom_model(request.custom_model, enabled=self._custom_models.enabled)]
+        else:
+            models = self._config.models_for(feature.name)
+        caller = Caller(
+            scopes=principal.scopes,
+            gitlab_version=request.gitlab_version,
+            feature_flags=frozenset(request.feature_flags),
+            trial=principal is TRIAL_PRINCIPAL,
+        )
+        tools = offered_tools(caller)
+        attempts = agent_attempts(request, models, tools)
+
+        def open_call(model: config_service_pb2.Model, prompt: PreparedPrompt) -> GenerateCall:
+            return self._proxy.StreamGenerate(
+                model_proxy_service_pb2.StreamGenerateRequest(generation=prompt.generation),
+                timeout=self._timeout(model, prompt, context),
+            )
+
+        async with aclosing(run_step(attempts, tools, open_call)) as events:
+            async for event in events:
+                yield event
 
     async def ListModels(
         self, request: router_service_pb2.ListModelsRequest, context: Context
@@ -140,7 +178,7 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
                 text=prompt.postprocessing.apply(response.text),
                 finish_reason=response.finish_reason,
                 usage=response.usage,
-                served_by=_served_by(model),
+                served_by=served_by(model),
             )
         raise AssertionError("a plan always has at least one attempt")  # pragma: no cover
 
@@ -219,10 +257,4 @@ def _merged(
 
 
 def _should_fall_back(error: AigwError, number: int, attempts: list[_Attempt]) -> bool:
-    return isinstance(error, UpstreamUnavailable) and number < len(attempts)
-
-
-def _served_by(model: config_service_pb2.Model) -> router_service_pb2.ServedBy:
-    return router_service_pb2.ServedBy(
-        model=model.name, family=model.family, platform=model.target.platform
-    )
+    return should_fall_back(error, number, len(attempts))

@@ -53,6 +53,12 @@ class _Servicer(router_service_pb2_grpc.RouterServiceServicer):
         yield router_service_pb2.StreamCompleteResponse(text="first")
         raise errors.UpstreamUnavailable("model m at http://x is unreachable")
 
+    async def StreamAgent(
+        self, request: router_service_pb2.StreamAgentRequest, context: Context
+    ) -> AsyncIterator[router_service_pb2.StreamAgentResponse]:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "not used by these tests")
+        yield router_service_pb2.StreamAgentResponse()
+
     async def ListModels(
         self, request: router_service_pb2.ListModelsRequest, context: Context
     ) -> router_service_pb2.ListModelsResponse:

@@ -4,6 +4,7 @@ it fetched from auth_svc."""
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -18,12 +19,13 @@ from aigw.common.v1 import common_pb2
 from aigw.config.v1 import config_service_pb2, config_service_pb2_grpc
 from aigw_common import scopes
 from aigw_common.channels import open_channel
-from aigw_common.interceptors.service_auth import ServiceAuthInterceptor, any_method
+from aigw_common.interceptors.service_auth import ServiceAuth
 from aigw_common.internal_auth import auth_svc_keys, service_token
 from aigw_common.service_token import ServiceTokenSource, service_token_interceptors
 from aigw_common.settings import Settings
 from aigw_common.token_verifier import GITLAB_ALGORITHMS, TokenVerifier, TrustedIssuer
 from config_svc import server as config_server
+from model_proxy_svc import server as proxy_server
 from tests.auth_support import ADMIN_CREDENTIAL, RunningAuthSvc, running_auth_svc
 from tests.polling import eventually
 
@@ -48,7 +50,7 @@ async def config(auth: RunningAuthSvc) -> AsyncIterator[Config]:
     box = await config_server.open_secrets_box(settings)
     async with auth_svc_keys(settings) as keys:
         server, port = await config_server.build_server(
-            settings, store=store, box=box, verifier=TokenVerifier(keys, settings.auth)
+            settings, store=store, box=box, auth=ServiceAuth(TokenVerifier(keys, settings.auth))
         )
         await server.start()
         yield Config(auth, f"127.0.0.1:{port}", settings)
@@ -189,4 +191,12 @@ def test_internal_callers_are_only_vouched_for_by_aigws_own_keys(auth: RunningAu
     gitlab = TrustedIssuer("https://gitlab.example.com", auth.keys, "aud", GITLAB_ALGORITHMS)
     verifier = TokenVerifier(auth.keys, auth.settings.auth, trusted=[gitlab])
     with pytest.raises(ValueError, match="only be authenticated by aigw's own tokens"):
-        ServiceAuthInterceptor(verifier, any_method(scopes.SERVICE))
+        ServiceAuth(verifier)
+
+
+@pytest.mark.parametrize("build_server", [config_server.build_server, proxy_server.build_server])
+def test_internal_services_cannot_be_built_without_saying_how_callers_are_admitted(
+    build_server: Any,
+) -> None:
+    # An entry point that forgets `auth` fails at once instead of serving an open service.
+    assert inspect.signature(build_server).parameters["auth"].default is inspect.Parameter.empty

@@ -22,6 +22,7 @@ def _running() -> Iterator[BackgroundSimulator]:
 def sim(_running: BackgroundSimulator) -> BackgroundSimulator:
     _running.state.config = SimulatorConfig(tokens=TOKENS)
     _running.state.recorder.clear()
+    _running.state.script.clear()
     return _running
 
 

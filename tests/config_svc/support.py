@@ -14,6 +14,7 @@ from aigw.common.v1 import common_pb2
 from aigw.config.v1 import config_service_pb2, config_service_pb2_grpc
 from aigw_common import scopes
 from aigw_common.grpc_server import set_serving
+from aigw_common.interceptors.service_auth import ServiceAuth
 from aigw_common.secrets_box import SecretsBox
 from aigw_common.settings import Settings
 from aigw_common.token_verifier import TokenVerifier
@@ -48,7 +49,7 @@ async def running_service(settings: Settings) -> AsyncIterator[RunningService]:
         health_servicer,
         store=store,
         box=box,
-        verifier=TokenVerifier(keys, settings.auth),
+        auth=ServiceAuth(TokenVerifier(keys, settings.auth)),
     )
     await server.start()
     await set_serving(health_servicer, [SERVICE_NAME], True)

@@ -12,6 +12,7 @@ from cryptography.fernet import Fernet
 from aigw.common.v1 import common_pb2
 from aigw.modelproxy.v1 import model_proxy_service_pb2 as pb
 from aigw.modelproxy.v1 import model_proxy_service_pb2_grpc as pb_grpc
+from aigw_common.interceptors.service_auth import ServiceAuth
 from aigw_common.secrets_box import SecretsBox
 from aigw_common.settings import Settings
 from aigw_simulator import BackgroundSimulator, SimulatorConfig
@@ -50,7 +51,9 @@ class Proxy:
 @pytest.fixture
 async def proxy(settings: Settings, secrets: SecretsBox) -> AsyncIterator[Proxy]:
     clients = HttpClients(settings.model_proxy)
-    server, port = await build_server(settings, clients=clients, secrets=secrets)
+    server, port = await build_server(
+        settings, clients=clients, secrets=secrets, auth=ServiceAuth.disabled_for_tests()
+    )
     await server.start()
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     try:

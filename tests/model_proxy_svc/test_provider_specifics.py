@@ -16,6 +16,7 @@ import pytest
 from aigw.common.v1 import common_pb2
 from aigw.modelproxy.v1 import model_proxy_service_pb2 as pb
 from aigw.modelproxy.v1 import model_proxy_service_pb2_grpc as pb_grpc
+from aigw_common.interceptors.service_auth import ServiceAuth
 from aigw_common.secrets_box import SecretsBox
 from aigw_common.settings import Settings
 from aigw_simulator import BackgroundSimulator, SimulatorConfig, simulated_text
@@ -203,7 +204,9 @@ async def vpc_proxy(
     """A proxy whose AWS_BEDROCK_RUNTIME_ENDPOINT is the simulator."""
     vpc = settings.model_copy(update={"aws_bedrock_runtime_endpoint": sim.base_url})
     clients = HttpClients(vpc.model_proxy)
-    server, port = await build_server(vpc, clients=clients, secrets=secrets)
+    server, port = await build_server(
+        vpc, clients=clients, secrets=secrets, auth=ServiceAuth.disabled_for_tests()
+    )
     await server.start()
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         yield Proxy(pb_grpc.ModelProxyServiceStub(channel), channel, clients)

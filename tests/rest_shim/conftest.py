@@ -65,6 +65,9 @@ class RouterDouble(router_service_pb2_grpc.RouterServiceServicer):
 
     def __init__(self) -> None:
         self.completions: list[router_service_pb2.Completion] = []
+        self.agent_requests: list[router_service_pb2.StreamAgentRequest] = []
+        # StreamAgent's events; by default `chunks` as final answer deltas, then usage.
+        self.agent_events: list[router_service_pb2.StreamAgentResponse] | None = None
         self.metadata: list[dict[str, str]] = []
         self.text = "    return a + b\n"
         self.chunks = ["    return", " a + b", "\n"]
@@ -113,6 +116,34 @@ class RouterDouble(router_service_pb2_grpc.RouterServiceServicer):
             yield router_service_pb2.StreamCompleteResponse(
                 finish_reason=common_pb2.FINISH_REASON_STOP, usage=USAGE
             )
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
+
+    async def StreamAgent(
+        self, request: router_service_pb2.StreamAgentRequest, context: Context
+    ) -> AsyncIterator[router_service_pb2.StreamAgentResponse]:
+        self.agent_requests.append(request)
+        self.metadata.append(
+            {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
+        )
+        events = self.agent_events
+        if events is None:
+            events = [
+                router_service_pb2.StreamAgentResponse(
+                    final_answer_delta=router_service_pb2.AgentFinalAnswerDelta(text=text)
+                )
+                for text in self.chunks
+            ]
+            events.append(router_service_pb2.StreamAgentResponse(usage=USAGE))
+            events[0].served_by.CopyFrom(SERVED_BY)
+        try:
+            for index, event in enumerate(events):
+                if self.error is not None and index == (self.error_after_chunks or 0):
+                    raise self.error
+                if self.chunk_delay_s:
+                    await asyncio.sleep(self.chunk_delay_s)
+                yield event
         except asyncio.CancelledError:
             self.cancelled.set()
             raise

@@ -12,9 +12,16 @@ import httpx
 import pytest
 
 from aigw.common.v1 import common_pb2
+from aigw.router.v1 import router_service_pb2
 from aigw_common import errors
 from rest_shim.routes.chat_invokables import FEATURES
-from tests.rest_shim.conftest import AUTH_HEADERS, RunningRouter, completion_body
+from tests.rest_shim.conftest import (
+    AUTH_HEADERS,
+    SERVED_BY,
+    USAGE,
+    RunningRouter,
+    completion_body,
+)
 
 ANSWER = "    return a + b\n"
 
@@ -337,49 +344,101 @@ def _ndjson(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines()]
 
 
-async def test_the_agent_streams_ndjson_events(
+async def test_the_agent_frames_the_routers_events_as_ndjson(
     client: httpx.AsyncClient, router: RunningRouter
 ) -> None:
+    router.servicer.agent_events = [
+        router_service_pb2.StreamAgentResponse(
+            final_answer_delta=router_service_pb2.AgentFinalAnswerDelta(text="Grüße"),
+            served_by=SERVED_BY,
+        ),
+        router_service_pb2.StreamAgentResponse(
+            action=router_service_pb2.AgentAction(tool="issue_reader", tool_input="#1", thought="t")
+        ),
+        router_service_pb2.StreamAgentResponse(unknown=router_service_pb2.AgentUnknown(text="u")),
+        router_service_pb2.StreamAgentResponse(
+            error=router_service_pb2.AgentError(message="tool not available")
+        ),
+        router_service_pb2.StreamAgentResponse(usage=USAGE),
+    ]
+
     response = await client.post("/v2/chat/agent", json=_agent_body(), headers=AUTH_HEADERS)
 
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/x-ndjson; charset=utf-8"
-    # json.dumps' default separators, one object per line, as GitLab's dump_as_response.
+    # json.dumps' defaults (separators, ASCII escapes), one object per line, as GitLab's.
     assert response.text == (
-        '{"type": "final_answer_delta", "data": {"text": "    return"}}\n'
-        '{"type": "final_answer_delta", "data": {"text": " a + b"}}\n'
-        '{"type": "final_answer_delta", "data": {"text": "\\n"}}\n'
+        '{"type": "final_answer_delta", "data": {"text": "Gr\\u00fc\\u00dfe"}}\n'
+        '{"type": "action", "data": {"tool": "issue_reader", "tool_input": "#1", '
+        '"thought": "t"}}\n'
+        '{"type": "unknown", "data": {"text": "u"}}\n'
+        '{"type": "error", "data": {"message": "tool not available", "retryable": false}}\n'
         '{"type": "usage", "data": {"usage": {"codestral-22b": '
         '{"input_tokens": 12, "output_tokens": 7}}}}\n'
     )
-    [completion] = router.servicer.completions
-    assert completion.feature == "duo_chat"
-    assert [(m.role, m.content) for m in completion.chat.messages] == [
+
+
+async def test_gitlabs_body_becomes_the_agent_request(
+    client: httpx.AsyncClient, router: RunningRouter
+) -> None:
+    body = _agent_body(
+        context={"type": "issue", "content": "Issue #1"},
+        current_file={"file_path": "a.py", "data": "x = 1", "selected_code": True},
+        additional_context=[{"category": "file", "id": "b.py", "content": "y = 2"}],
+    )
+    body["options"] = {
+        "agent_scratchpad": {
+            "agent_type": "react",
+            "steps": [
+                {"thought": "use issue\\_reader", "tool": "issue\\_reader",
+                 "tool_input": "a\\_b", "observation": "o\\_k"}
+            ],
+        }
+    }  # fmt: skip
+    headers = {
+        **AUTH_HEADERS,
+        "X-Gitlab-Version": "17.8.0",
+        "X-Gitlab-Enabled-Feature-Flags": "a, ai_commit_reader_for_chat,,",
+    }
+
+    await client.post("/v2/chat/agent", json=body, headers=headers)
+
+    [agent] = router.servicer.agent_requests
+    assert [(m.role, m.content) for m in agent.messages] == [
         (common_pb2.ROLE_USER, "What is 1 + 1?"),
         (common_pb2.ROLE_ASSISTANT, "2"),
         (common_pb2.ROLE_USER, "And this file?"),
     ]
+    last = agent.messages[-1]
+    assert (last.page.type, last.page.content) == ("issue", "Issue #1")
+    assert (last.current_file.file_path, last.current_file.selected_code) == ("a.py", True)
+    assert [(c.category, c.id, c.content) for c in last.additional_context] == [
+        ("file", "b.py", "y = 2")
+    ]
+    # Rails' Markdown escapes go from thought and tool, never from the tool's data.
+    [step] = agent.steps
+    assert (step.thought, step.tool, step.tool_input, step.observation) == (
+        "use issue_reader",
+        "issue_reader",
+        "a\\_b",
+        "o\\_k",
+    )
+    assert list(agent.unavailable_resources) == ["Pipelines"]
+    assert agent.gitlab_version == "17.8.0"
+    assert list(agent.feature_flags) == ["a", "ai_commit_reader_for_chat"]
+    assert not agent.HasField("custom_model")
 
 
-async def test_attached_context_is_in_the_turn_and_needs_its_scope(
+async def test_unavailable_resources_default_to_gitlabs(
     client: httpx.AsyncClient, router: RunningRouter
 ) -> None:
-    body = _agent_body(
-        current_file={"file_path": "a.py", "data": "x = 1", "selected_code": True},
-        additional_context=[
-            {"category": "file", "id": "b.py", "content": "y = 2"},
-            {"category": "issue", "content": "Bug #1"},
-        ],
-    )
+    body = _agent_body()
+    del body["unavailable_resources"]
 
     await client.post("/v2/chat/agent", json=body, headers=AUTH_HEADERS)
 
-    [completion] = router.servicer.completions
-    assert list(completion.extra_scopes) == ["include_file_context", "include_issue_context"]
-    assert completion.chat.messages[-1].content == (
-        "And this file?\n\nSelected code from a.py:\nx = 1\n\n"
-        "Attached file b.py:\ny = 2\n\nAttached issue:\nBug #1"
-    )
+    [agent] = router.servicer.agent_requests
+    assert list(agent.unavailable_resources) == ["Merge Requests, Pipelines, Vulnerabilities"]
 
 
 @pytest.mark.parametrize(
@@ -400,21 +459,47 @@ async def test_agent_refusals_are_http_errors_in_gitlabs_words(
     assert response.json() == {"detail": words}
 
 
-async def test_model_failures_are_error_events_in_a_200_stream(
+async def test_the_routers_refusal_of_the_body_is_422(
     client: httpx.AsyncClient, router: RunningRouter
 ) -> None:
-    router.fail_with(errors.UpstreamUnavailable("vllm at 10.0.0.5 refused"))
-    before = await client.post("/v2/chat/agent", json=_agent_body(), headers=AUTH_HEADERS)
-    router.fail_with(errors.UpstreamRejected("context too long"), after_chunks=1)
-    during = await client.post("/v2/chat/agent", json=_agent_body(), headers=AUTH_HEADERS)
+    router.fail_with(
+        errors.InvalidArgument(
+            "messages[2]: the last message must be the user's", field="messages.role"
+        )
+    )
 
-    assert before.status_code == during.status_code == 200
+    response = await client.post("/v2/chat/agent", json=_agent_body(), headers=AUTH_HEADERS)
+
+    assert response.status_code == 422
+    assert "the last message must be the user's" in json.dumps(response.json())
+
+
+async def test_router_failures_are_error_events_in_a_200_stream(
+    client: httpx.AsyncClient, router: RunningRouter
+) -> None:
+    router.fail_with(errors.UpstreamUnavailable("router at 10.0.0.5 unreachable"))
+    before = await client.post("/v2/chat/agent", json=_agent_body(), headers=AUTH_HEADERS)
+    router.fail_with(errors.UpstreamRejected("bug"), after_chunks=1)
+    during = await client.post("/v2/chat/agent", json=_agent_body(), headers=AUTH_HEADERS)
+    router.fail_with(errors.FeatureUnavailable("feature 'duo_chat' is disabled by the operator"))
+    disabled = await client.post("/v2/chat/agent", json=_agent_body(), headers=AUTH_HEADERS)
+
+    assert before.status_code == during.status_code == disabled.status_code == 200
     assert _ndjson(before.text) == [
         {"type": "error", "data": {"message": "Inference failed", "retryable": True}}
     ]
     assert _ndjson(during.text) == [
         {"type": "final_answer_delta", "data": {"text": "    return"}},
         {"type": "error", "data": {"message": "Inference failed", "retryable": False}},
+    ]
+    assert _ndjson(disabled.text) == [
+        {
+            "type": "error",
+            "data": {
+                "message": "feature 'duo_chat' is disabled by the operator",
+                "retryable": False,
+            },
+        }
     ]
     assert "10.0.0.5" not in before.text
 
@@ -430,6 +515,7 @@ async def test_a_scratchpad_on_a_user_message_is_gitlabs_400(
     assert response.json() == {
         "detail": "agent_scratchpad can only be present when role is ASSISTANT"
     }
+    assert router.servicer.agent_requests == []
 
 
 # /v3/code/completions and /v4/code/suggestions

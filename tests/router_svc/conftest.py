@@ -19,6 +19,7 @@ from aigw.config.v1 import config_service_pb2, config_service_pb2_grpc
 from aigw.router.v1 import router_service_pb2_grpc
 from aigw_common import scopes
 from aigw_common.grpc_server import set_serving
+from aigw_common.interceptors.service_auth import ServiceAuth
 from aigw_common.settings import Settings
 from aigw_common.token_verifier import TokenVerifier
 from aigw_simulator import BackgroundSimulator, SimulatorConfig
@@ -96,11 +97,11 @@ async def running_stack(settings: Settings, simulator: BackgroundSimulator) -> A
     verifier = TokenVerifier(keys, settings.auth)
     issuer = TokenIssuer(keys, settings.auth)
     config, config_port = await config_server.build_server(
-        settings, store=store, box=box, verifier=verifier
+        settings, store=store, box=box, auth=ServiceAuth(verifier)
     )
     clients = HttpClients(settings.model_proxy)
     proxy, proxy_port = await proxy_server.build_server(
-        settings, clients=clients, secrets=box, verifier=verifier
+        settings, clients=clients, secrets=box, auth=ServiceAuth(verifier)
     )
     await config.start()
     await proxy.start()

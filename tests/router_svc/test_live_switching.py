@@ -17,6 +17,7 @@ from aigw.config.v1 import config_service_pb2, config_service_pb2_grpc
 from aigw.router.v1 import router_service_pb2, router_service_pb2_grpc
 from aigw_cli.local_suite import free_ports
 from aigw_common import scopes
+from aigw_common.interceptors.service_auth import ServiceAuth
 from aigw_common.settings import ConfigServiceSettings, RouterSettings, Settings
 from aigw_common.token_verifier import TokenVerifier
 from aigw_simulator import BackgroundSimulator, SimulatorConfig
@@ -55,7 +56,7 @@ async def _config_service(settings: Settings, verifier: TokenVerifier) -> AsyncI
     store = await config_server.open_store(settings)
     box = await config_server.open_secrets_box(settings)
     server, port = await config_server.build_server(
-        settings, store=store, box=box, verifier=verifier
+        settings, store=store, box=box, auth=ServiceAuth(verifier)
     )
     await server.start()
     try:
@@ -108,7 +109,7 @@ async def test_every_router_applies_a_change_within_a_second(
         stack.push_async_callback(clients.aclose)
         box = await config_server.open_secrets_box(settings)
         proxy, proxy_port = await proxy_server.build_server(
-            settings, clients=clients, secrets=box, verifier=verifier
+            settings, clients=clients, secrets=box, auth=ServiceAuth(verifier)
         )
         await proxy.start()
         stack.push_async_callback(proxy.stop, None)

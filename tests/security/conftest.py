@@ -22,6 +22,7 @@ from aigw.config.v1 import config_service_pb2, config_service_pb2_grpc
 from aigw.router.v1 import router_service_pb2, router_service_pb2_grpc
 from aigw_common import scopes
 from aigw_common.channels import open_channel
+from aigw_common.interceptors.service_auth import ServiceAuth
 from aigw_common.internal_auth import auth_svc_keys, service_token
 from aigw_common.oidc import GitLabIssuers
 from aigw_common.service_token import service_token_interceptors
@@ -106,7 +107,10 @@ async def secure_stack(data_dir: Path, *, bypass: bool = False) -> AsyncIterator
         config_keys = await stack.enter_async_context(auth_svc_keys(settings))
         proxy_keys = await stack.enter_async_context(auth_svc_keys(settings))
         config, config_port = await config_server.build_server(
-            settings, store=store, box=box, verifier=TokenVerifier(config_keys, settings.auth)
+            settings,
+            store=store,
+            box=box,
+            auth=ServiceAuth(TokenVerifier(config_keys, settings.auth)),
         )
         clients = HttpClients(settings.model_proxy)
         stack.push_async_callback(clients.aclose)
@@ -114,7 +118,7 @@ async def secure_stack(data_dir: Path, *, bypass: bool = False) -> AsyncIterator
             settings,
             clients=clients,
             secrets=box,
-            verifier=TokenVerifier(proxy_keys, settings.auth),
+            auth=ServiceAuth(TokenVerifier(proxy_keys, settings.auth)),
         )
         for server in (config, proxy):
             await server.start()

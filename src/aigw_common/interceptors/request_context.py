@@ -9,13 +9,7 @@ import grpc
 import structlog
 
 from aigw_common.interceptors._wrapping import wrap_handler
-from aigw_common.request_context import (
-    REQUEST_ID_KEY,
-    SUBJECT_KEY,
-    accept_request_id,
-    request_id_var,
-    subject_var,
-)
+from aigw_common.request_context import REQUEST_ID_KEY, accept_request_id, request_id_var
 
 if TYPE_CHECKING:
     from aigw_common.grpc_types import Context, Continuation, Handler, StreamBehavior, UnaryBehavior
@@ -25,14 +19,13 @@ def _enter(context: Context) -> None:
     metadata = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
     request_id = accept_request_id(metadata.get(REQUEST_ID_KEY))
     request_id_var.set(request_id)
-    subject_var.set(metadata.get(SUBJECT_KEY))
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(correlation_id=request_id)
     context.set_trailing_metadata(((REQUEST_ID_KEY, request_id),))
 
 
 class RequestContextInterceptor(grpc.aio.ServerInterceptor):
-    """Binds `x-request-id` (echoed in trailing metadata) and the caller's subject for each call."""
+    """Binds `x-request-id` (echoed in trailing metadata) for each call."""
 
     async def intercept_service(
         self,

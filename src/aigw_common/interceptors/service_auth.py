@@ -3,16 +3,16 @@
 Every call must carry an aigw-issued token (never an external issuer's) granting one of the
 scopes its method needs, as the service's `policy` says; health and reflection stay open for
 load balancers and tooling. The verified caller is known for the rest of the call
-(`current_caller`): config_svc's audit trail records its subject, never a claim the caller
-made in metadata. A service sends the same token for up to an hour, so verified tokens are
-remembered until they expire instead of being verified again on every call of the hot path.
+(`request_context.current_caller`): config_svc's audit trail records its subject, never a
+claim the caller made in metadata. A service sends the same token for up to an hour, so
+verified tokens are remembered until they expire instead of being verified again on every call
+of the hot path.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable
-from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -20,6 +20,7 @@ import structlog
 
 from aigw_common.errors import PermissionDenied
 from aigw_common.interceptors._wrapping import wrap_handler
+from aigw_common.request_context import bind_caller
 from aigw_common.token_verifier import (
     Principal,
     TokenVerifier,
@@ -30,10 +31,10 @@ from aigw_common.token_verifier import (
 if TYPE_CHECKING:
     from aigw_common.grpc_types import Context, Continuation, Handler, StreamBehavior, UnaryBehavior
 
+_log = structlog.get_logger(__name__)
+
 # The scopes of which a caller of a method (its full gRPC path) needs one.
 ScopePolicy = Callable[[str], frozenset[str]]
-
-_caller_var: ContextVar[Principal | None] = ContextVar("internal_caller", default=None)
 
 _OPEN_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
 # Services are few and renew hourly: a handful of live tokens; the bound only guards memory.
@@ -46,9 +47,32 @@ def any_method(*scopes: str) -> ScopePolicy:
     return lambda _method: accepted
 
 
-def current_caller() -> Principal | None:
-    """The verified caller of the call being served (None where no ServiceAuthInterceptor ran)."""
-    return _caller_var.get()
+class ServiceAuth:
+    """How an internal service admits callers: a required argument of its `build_server`, so
+    an entry point cannot leave authentication out by forgetting it.
+
+    `ServiceAuth(verifier)` admits holders of aigw tokens granting the method's scopes; the
+    only other choice, `ServiceAuth.disabled_for_tests()`, admits anyone and says so in the log.
+    """
+
+    def __init__(self, verifier: TokenVerifier) -> None:
+        if any(issuer.kind != "aigw" for issuer in verifier.issuers):
+            raise ValueError("internal calls may only be authenticated by aigw's own tokens")
+        self._verifier: TokenVerifier | None = verifier
+
+    @classmethod
+    def disabled_for_tests(cls) -> ServiceAuth:
+        """No authentication at all: for tests that exercise a service's own behaviour only."""
+        auth = cls.__new__(cls)
+        auth._verifier = None
+        return auth
+
+    def interceptors(self, policy: ScopePolicy, service: str) -> list[grpc.aio.ServerInterceptor]:
+        """The interceptors enforcing `policy` on `service` (none when disabled)."""
+        if self._verifier is None:
+            _log.warning("service authentication is OFF (tests only)", service=service)
+            return []
+        return [ServiceAuthInterceptor(self._verifier, policy)]
 
 
 class ServiceAuthInterceptor(grpc.aio.ServerInterceptor):
@@ -64,8 +88,6 @@ class ServiceAuthInterceptor(grpc.aio.ServerInterceptor):
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if any(issuer.kind != "aigw" for issuer in verifier.issuers):
-            raise ValueError("internal calls may only be authenticated by aigw's own tokens")
         self._verifier = verifier
         self._policy = policy
         self._clock = clock
@@ -93,8 +115,7 @@ class ServiceAuthInterceptor(grpc.aio.ServerInterceptor):
             if len(self._verified) >= _MAX_REMEMBERED:
                 self._verified.clear()
             self._verified[token] = principal
-        _caller_var.set(principal)
-        structlog.contextvars.bind_contextvars(caller=principal.subject)
+        bind_caller(principal)
         if not principal.scopes & needed:
             wanted = " or ".join(repr(scope) for scope in sorted(needed))
             raise PermissionDenied(

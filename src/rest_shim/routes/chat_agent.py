@@ -1,21 +1,23 @@
-"""POST /v2/chat/agent: classic Duo Chat, answered as GitLab's NDJSON event stream.
+"""POST /v2/chat/agent: classic Duo Chat, GitLab's ReAct agent, answered as NDJSON events.
 
-Every line is `{"type": T, "data": {...}}` (json.dumps' default separators, as GitLab's
-`dump_as_response`). aigw offers the model no tools, so the answer arrives as
-`final_answer_delta` events, then a `usage` event; a failure once the stream has started is an
-`error` event (the status is 200 by then). Token and scope problems and malformed requests are
-still HTTP errors, as in GitLab, where they are checked before the stream starts.
+The router runs the agent (router_svc/agent); this route only turns GitLab's body into a
+StreamAgentRequest and frames the router's events as GitLab's lines: `{"type": T, "data": {...}}`
+with json.dumps' default separators, one per line. Refusals (token, scope, malformed body, a
+family without an agent prompt) are HTTP errors, decided before the stream starts; once it has
+started, a failure is an `error` event and the stream ends cleanly.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
 import structlog
 from fastapi import APIRouter, Request, Response
+from fastapi.exceptions import RequestValidationError
 from starlette.responses import StreamingResponse
 
 from aigw.common.v1 import common_pb2
@@ -27,19 +29,22 @@ from aigw_common.errors import (
     PermissionDenied,
     ResourceExhausted,
     Unauthenticated,
-    UpstreamTimeout,
     UpstreamUnavailable,
 )
 from aigw_common.grpc_errors import from_rpc_error
 from rest_shim.dependencies import AppSettings, Router
-from rest_shim.errors import INFERENCE_FAILED
+from rest_shim.errors import INFERENCE_FAILED, router_error
 from rest_shim.model_coordinates import custom_model
-from rest_shim.router_client import forwarded_metadata
-from rest_shim.routes.agent_schema import AgentMessage, AgentRequest
-from rest_shim.streaming import CancellingStreamingResponse, RouterStream
+from rest_shim.router_client import AgentCall, forwarded_metadata
+from rest_shim.routes.agent_schema import AgentMessage, AgentRequest, ScratchpadStep, ToolAction
+from rest_shim.streaming import CancellingStreamingResponse
 
 FEATURE = "duo_chat"
 NDJSON_MEDIA_TYPE = "application/x-ndjson; charset=utf-8"
+# What GitLab's gateway assumes when the body names no unavailable resources (one string).
+DEFAULT_UNAVAILABLE_RESOURCES = ("Merge Requests, Pipelines, Vulnerabilities",)
+VERSION_HEADER = "x-gitlab-version"
+FEATURE_FLAGS_HEADER = "x-gitlab-enabled-feature-flags"
 
 _ROLES = {
     "system": common_pb2.ROLE_SYSTEM,
@@ -47,8 +52,9 @@ _ROLES = {
     "assistant": common_pb2.ROLE_ASSISTANT,
 }
 # Refusals that GitLab gives before its stream starts; anything else becomes an error event.
-_HTTP_ERRORS = (Unauthenticated, PermissionDenied, InvalidArgument)
-_RETRYABLE = (UpstreamUnavailable, UpstreamTimeout, ResourceExhausted)
+_HTTP_ERRORS = (Unauthenticated, PermissionDenied)
+# Failures of the router itself (its model failures arrive as events) worth a retry by Rails.
+_RETRYABLE = (UpstreamUnavailable, ResourceExhausted)
 
 _log = structlog.get_logger(__name__)
 
@@ -59,33 +65,89 @@ router = APIRouter(tags=["chat"])
 async def agent(
     payload: AgentRequest, request: Request, settings: AppSettings, client: Router
 ) -> Response:
-    """Answer the conversation's last user message as NDJSON events."""
-    for index, message in enumerate(payload.messages):
+    """The agent's next move for the conversation's last user message, as NDJSON events."""
+    call = client.agent(_agent_request(payload, request, settings), forwarded_metadata(request))
+    try:
+        first = await call.read()
+    except grpc.aio.AioRpcError as rpc_error:
+        call.cancel()
+        error = router_error(rpc_error, forbidden=_forbidden)
+        if isinstance(error, InvalidArgument):
+            raise _validation_error(error) from None
+        if isinstance(error, _HTTP_ERRORS):
+            raise error from None
+        _log.warning("chat failed before its answer", reason=error.reason, error=error.message)
+        return StreamingResponse(_once(_error_event(error)), media_type=NDJSON_MEDIA_TYPE)
+    if not isinstance(first, router_service_pb2.StreamAgentResponse):  # grpc.aio.EOF
+        return StreamingResponse(_once(b""), media_type=NDJSON_MEDIA_TYPE)
+    return CancellingStreamingResponse(call, _lines(first, call), NDJSON_MEDIA_TYPE)
+
+
+def _agent_request(
+    payload: AgentRequest, request: Request, settings: AppSettings
+) -> router_service_pb2.StreamAgentRequest:
+    messages = list(payload.messages)
+    for index, message in enumerate(messages):
         if message.agent_scratchpad is not None and message.role != "assistant":
             raise InvalidArgument(
                 "agent_scratchpad can only be present when role is ASSISTANT",  # GitLab's words
                 field=f"messages[{index}].agent_scratchpad",
             )
-    completion = router_service_pb2.Completion(
-        feature=FEATURE,
-        chat=router_service_pb2.Conversation(messages=_conversation(payload)),
+    steps: list[ScratchpadStep] = []
+    if payload.options is not None:
+        steps = payload.options.agent_scratchpad.steps
+    elif messages[-1].agent_scratchpad is not None and not messages[-1].content:
+        # Later Rails: the steps ride on a trailing assistant message without content.
+        steps = [
+            ScratchpadStep(
+                **(step.action or ToolAction()).model_dump(), observation=step.observation
+            )
+            for step in messages.pop().agent_scratchpad or ()
+        ]
+    flags = request.headers.get(FEATURE_FLAGS_HEADER, "")
+    return router_service_pb2.StreamAgentRequest(
+        messages=[_message(message) for message in messages],
+        steps=[
+            router_service_pb2.AgentStep(
+                # Rails stores steps Markdown-escaped (`issue\_reader`).
+                thought=step.thought.replace("\\_", "_"),
+                tool=step.tool.replace("\\_", "_"),
+                tool_input=step.tool_input,
+                observation=step.observation,
+            )
+            for step in steps
+        ],
         custom_model=(
             custom_model(payload.model_metadata.coordinates, settings.custom_models)
             if payload.model_metadata is not None
             else None
         ),
-        extra_scopes=_context_scopes(payload),
+        unavailable_resources=(
+            DEFAULT_UNAVAILABLE_RESOURCES
+            if payload.unavailable_resources is None
+            else payload.unavailable_resources
+        ),
+        gitlab_version=request.headers.get(VERSION_HEADER, ""),
+        feature_flags=[flag.strip() for flag in flags.split(",") if flag.strip()],
     )
-    try:
-        stream = await client.open_stream(
-            completion, forwarded_metadata(request), forbidden=_forbidden
+
+
+def _message(message: AgentMessage) -> router_service_pb2.AgentMessage:
+    converted = router_service_pb2.AgentMessage(
+        role=_ROLES[message.role], content=message.content or ""
+    )
+    if message.context is not None:
+        converted.page.type = message.context.type
+        converted.page.content = message.context.content
+    if message.current_file is not None:
+        converted.current_file.file_path = message.current_file.file_path
+        converted.current_file.data = message.current_file.data
+        converted.current_file.selected_code = message.current_file.selected_code
+    for item in message.additional_context or ():
+        converted.additional_context.add(
+            category=item.category, id=item.id or "", content=item.content or ""
         )
-    except _HTTP_ERRORS:
-        raise
-    except AigwError as error:
-        _log.warning("chat failed before its answer", reason=error.reason, error=error.message)
-        return StreamingResponse(_once(_error_event(error)), media_type=NDJSON_MEDIA_TYPE)
-    return CancellingStreamingResponse(stream, _events(stream), NDJSON_MEDIA_TYPE)
+    return converted
 
 
 def _forbidden(error: AigwError) -> str:
@@ -94,72 +156,60 @@ def _forbidden(error: AigwError) -> str:
     return f"Unauthorized to access {'duo chat' if scope == FEATURE else scope}"
 
 
-def _context_scopes(payload: AgentRequest) -> list[str]:
-    scopes: list[str] = []
-    for message in payload.messages:
-        for context in message.additional_context or ():
-            scope = f"include_{context.category}_context"
-            if scope not in scopes:
-                scopes.append(scope)
-    return scopes
+def _validation_error(error: InvalidArgument) -> RequestValidationError:
+    """The router's refusal of the body, reported as FastAPI reports the body's own faults."""
+    field = error.field or ""
+    if "custom_model" in field:
+        location: list[str | int] = ["model_metadata", "name"]
+    else:
+        location = [int(part) if part.isdigit() else part for part in _FIELD_PARTS.findall(field)]
+    return RequestValidationError(
+        [{"type": "value_error", "loc": ("body", *location), "msg": error.message}]
+    )
 
 
-def _conversation(payload: AgentRequest) -> list[common_pb2.Message]:
-    """GitLab's messages as chat turns; attached context goes into the turn it came with."""
-    messages: list[common_pb2.Message] = []
-    for message in payload.messages:
-        text = _turn_text(message)
-        if text:
-            messages.append(common_pb2.Message(role=_ROLES[message.role], content=text))
-    steps = payload.options.agent_scratchpad.steps if payload.options else []
-    if steps and messages:
-        # Earlier tool steps (from a gateway that offered tools) stay visible as context.
-        notes = "\n\n".join(
-            f"Thought: {s.thought}\nAction: {s.tool}\nAction Input: {s.tool_input}\n"
-            f"Observation: {s.observation}"
-            for s in steps
-        )
-        messages.append(common_pb2.Message(role=common_pb2.ROLE_USER, content=notes))
-    return messages
+_FIELD_PARTS = re.compile(r"[A-Za-z_]+|\d+")
 
 
-def _turn_text(message: AgentMessage) -> str:
-    parts = [message.content or ""]
-    if message.context is not None:
-        parts.append(f"Current {message.context.type}:\n{message.context.content}")
-    if message.current_file is not None:
-        what = "Selected code" if message.current_file.selected_code else "File"
-        parts.append(f"{what} from {message.current_file.file_path}:\n{message.current_file.data}")
-    for context in message.additional_context or ():
-        label = f"{context.category} {context.id}" if context.id else context.category
-        parts.append(f"Attached {label}:\n{context.content or ''}")
-    if message.resource_content:
-        parts.append(message.resource_content)
-    return "\n\n".join(part for part in parts if part)
-
-
-async def _events(stream: RouterStream) -> AsyncIterator[bytes]:
-    model = stream.served_by.model or FEATURE
-    usage: common_pb2.TokenUsage | None = None
+async def _lines(
+    first: router_service_pb2.StreamAgentResponse, call: AgentCall
+) -> AsyncIterator[bytes]:
+    model = first.served_by.model or FEATURE
     try:
-        async for chunk in stream.chunks():
-            if chunk.text:
-                yield _event("final_answer_delta", {"text": chunk.text})
-            if chunk.HasField("usage"):
-                usage = chunk.usage
-        if usage is not None:
-            tokens = {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens}
-            yield _event("usage", {"usage": {model: tokens}})
+        yield _event_line(first, model)
+        async for event in call:
+            yield _event_line(event, model)
     except grpc.aio.AioRpcError as rpc_error:
         error = from_rpc_error(rpc_error)
         _log.warning("chat stream failed", reason=error.reason, error=error.message)
         yield _error_event(error)
     finally:
-        stream.cancel()
+        call.cancel()
+
+
+def _event_line(event: router_service_pb2.StreamAgentResponse, model: str) -> bytes:
+    kind = event.WhichOneof("event")
+    data: dict[str, Any]
+    if kind == "final_answer_delta":
+        data = {"text": event.final_answer_delta.text}
+    elif kind == "action":
+        action = event.action
+        data = {"tool": action.tool, "tool_input": action.tool_input, "thought": action.thought}
+    elif kind == "unknown":
+        data = {"text": event.unknown.text}
+    elif kind == "error":
+        data = {"message": event.error.message, "retryable": event.error.retryable}
+    elif kind == "usage":
+        usage = event.usage
+        tokens = {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens}
+        data = {"usage": {model: tokens}}
+    else:
+        return b""  # an event this shim does not know yet
+    return _event(kind, data)
 
 
 def _error_event(error: AigwError) -> bytes:
-    # Model and transport details stay in the log; operator settings are the caller's to know.
+    # The router's own failures; details stay in the log, operator settings are the caller's.
     message = error.message if isinstance(error, FeatureUnavailable) else INFERENCE_FAILED
     return _event("error", {"message": message, "retryable": isinstance(error, _RETRYABLE)})
 

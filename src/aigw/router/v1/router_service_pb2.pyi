@@ -480,3 +480,390 @@ class AddressableModel(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AddressableModel: _TypeAlias = AddressableModel  # noqa: Y015
+
+@_typing.final
+class StreamAgentRequest(_message.Message):
+    """StreamAgentRequest asks the agent for its next move in a conversation: a final answer, or
+    one tool call for the caller to run before asking again with the step and its observation.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGES_FIELD_NUMBER: _builtins.int
+    STEPS_FIELD_NUMBER: _builtins.int
+    CUSTOM_MODEL_FIELD_NUMBER: _builtins.int
+    UNAVAILABLE_RESOURCES_FIELD_NUMBER: _builtins.int
+    GITLAB_VERSION_FIELD_NUMBER: _builtins.int
+    FEATURE_FLAGS_FIELD_NUMBER: _builtins.int
+    gitlab_version: _builtins.str
+    """The caller's GitLab version (X-Gitlab-Version), e.g. 17.8.0. Tools that need a newer
+    GitLab, or any version when this is empty or unparsable, are not offered.
+    """
+    @_builtins.property
+    def messages(self) -> _containers.RepeatedCompositeFieldContainer[Global___AgentMessage]:
+        """The conversation, oldest first; 1 to 100 messages, the last one the user's. Only user and
+        assistant roles are allowed (the agent writes the system prompt itself).
+        """
+
+    @_builtins.property
+    def steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___AgentStep]:
+        """The tool calls already made for the last user message, oldest first; at most 20."""
+
+    @_builtins.property
+    def custom_model(self) -> Global___CustomModel:
+        """A model the caller describes itself (GitLab's model_metadata), used instead of duo_chat's
+        configured models; refused unless AIGW_CUSTOM_MODELS__ENABLED=true.
+        """
+
+    @_builtins.property
+    def unavailable_resources(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Resources the user cannot ask about here (e.g. "Pipelines"), told to the model; at most 20."""
+
+    @_builtins.property
+    def feature_flags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Feature flags enabled for the caller (X-Gitlab-Enabled-Feature-Flags); some tools need one."""
+
+    def __init__(
+        self,
+        *,
+        messages: _abc.Iterable[Global___AgentMessage] | None = ...,
+        steps: _abc.Iterable[Global___AgentStep] | None = ...,
+        custom_model: Global___CustomModel | None = ...,
+        unavailable_resources: _abc.Iterable[_builtins.str] | None = ...,
+        gitlab_version: _builtins.str = ...,
+        feature_flags: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["custom_model", b"custom_model"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["custom_model", b"custom_model", "feature_flags", b"feature_flags", "gitlab_version", b"gitlab_version", "messages", b"messages", "steps", b"steps", "unavailable_resources", b"unavailable_resources"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StreamAgentRequest: _TypeAlias = StreamAgentRequest  # noqa: Y015
+
+@_typing.final
+class AgentMessage(_message.Message):
+    """AgentMessage is one turn of the conversation with what the user had open when writing it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROLE_FIELD_NUMBER: _builtins.int
+    CONTENT_FIELD_NUMBER: _builtins.int
+    PAGE_FIELD_NUMBER: _builtins.int
+    CURRENT_FILE_FIELD_NUMBER: _builtins.int
+    ADDITIONAL_CONTEXT_FIELD_NUMBER: _builtins.int
+    role: _common_pb2.Role.ValueType
+    """ROLE_USER or ROLE_ASSISTANT."""
+    content: _builtins.str
+    """What was said."""
+    @_builtins.property
+    def page(self) -> Global___PageContext:
+        """The GitLab page the user is on (user messages only)."""
+
+    @_builtins.property
+    def current_file(self) -> Global___CurrentFile:
+        """The file open in the editor (user messages only)."""
+
+    @_builtins.property
+    def additional_context(self) -> _containers.RepeatedCompositeFieldContainer[Global___AdditionalContext]:
+        """Context the user attached (user messages only); each category needs the scope
+        include_<category>_context, else PERMISSION_DENIED.
+        """
+
+    def __init__(
+        self,
+        *,
+        role: _common_pb2.Role.ValueType = ...,
+        content: _builtins.str = ...,
+        page: Global___PageContext | None = ...,
+        current_file: Global___CurrentFile | None = ...,
+        additional_context: _abc.Iterable[Global___AdditionalContext] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["current_file", b"current_file", "page", b"page"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["additional_context", b"additional_context", "content", b"content", "current_file", b"current_file", "page", b"page", "role", b"role"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AgentMessage: _TypeAlias = AgentMessage  # noqa: Y015
+
+@_typing.final
+class PageContext(_message.Message):
+    """PageContext is the GitLab page (issue, epic, merge request, commit, build) the user is on."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TYPE_FIELD_NUMBER: _builtins.int
+    CONTENT_FIELD_NUMBER: _builtins.int
+    type: _builtins.str
+    """issue, epic, merge_request, commit or build."""
+    content: _builtins.str
+    """The page's content as GitLab serialised it."""
+    def __init__(
+        self,
+        *,
+        type: _builtins.str = ...,
+        content: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "type", b"type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PageContext: _TypeAlias = PageContext  # noqa: Y015
+
+@_typing.final
+class CurrentFile(_message.Message):
+    """CurrentFile is the file open in the user's editor."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILE_PATH_FIELD_NUMBER: _builtins.int
+    DATA_FIELD_NUMBER: _builtins.int
+    SELECTED_CODE_FIELD_NUMBER: _builtins.int
+    file_path: _builtins.str
+    """The file's path."""
+    data: _builtins.str
+    """The selected code, or the whole file."""
+    selected_code: _builtins.bool
+    """True when `data` is what the user selected, false when it is the whole file."""
+    def __init__(
+        self,
+        *,
+        file_path: _builtins.str = ...,
+        data: _builtins.str = ...,
+        selected_code: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "file_path", b"file_path", "selected_code", b"selected_code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CurrentFile: _TypeAlias = CurrentFile  # noqa: Y015
+
+@_typing.final
+class AdditionalContext(_message.Message):
+    """AdditionalContext is one item the user attached to a message."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CATEGORY_FIELD_NUMBER: _builtins.int
+    ID_FIELD_NUMBER: _builtins.int
+    CONTENT_FIELD_NUMBER: _builtins.int
+    category: _builtins.str
+    """file, snippet, merge_request, issue, dependency, local_git, terminal, repository or
+    directory.
+    """
+    id: _builtins.str
+    """The item's id, e.g. a file name."""
+    content: _builtins.str
+    """The item's content."""
+    def __init__(
+        self,
+        *,
+        category: _builtins.str = ...,
+        id: _builtins.str = ...,
+        content: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["category", b"category", "content", b"content", "id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AdditionalContext: _TypeAlias = AdditionalContext  # noqa: Y015
+
+@_typing.final
+class AgentStep(_message.Message):
+    """AgentStep is one tool call the caller ran, with what the tool returned."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    THOUGHT_FIELD_NUMBER: _builtins.int
+    TOOL_FIELD_NUMBER: _builtins.int
+    TOOL_INPUT_FIELD_NUMBER: _builtins.int
+    OBSERVATION_FIELD_NUMBER: _builtins.int
+    thought: _builtins.str
+    """The model's reasoning before the call."""
+    tool: _builtins.str
+    """The tool's name, as the agent's `action` event named it."""
+    tool_input: _builtins.str
+    """The tool's input."""
+    observation: _builtins.str
+    """What the tool returned."""
+    def __init__(
+        self,
+        *,
+        thought: _builtins.str = ...,
+        tool: _builtins.str = ...,
+        tool_input: _builtins.str = ...,
+        observation: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["observation", b"observation", "thought", b"thought", "tool", b"tool", "tool_input", b"tool_input"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AgentStep: _TypeAlias = AgentStep  # noqa: Y015
+
+@_typing.final
+class StreamAgentResponse(_message.Message):
+    """StreamAgentResponse is one event of the agent's answer. A normal answer is a series of
+    final_answer_delta events, or one action, or one unknown, or one error; a usage event may
+    follow. Failures once the stream has begun arrive as an error event, and the call ends OK.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FINAL_ANSWER_DELTA_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    UNKNOWN_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    USAGE_FIELD_NUMBER: _builtins.int
+    SERVED_BY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def final_answer_delta(self) -> Global___AgentFinalAnswerDelta:
+        """More of the final answer."""
+
+    @_builtins.property
+    def action(self) -> Global___AgentAction:
+        """The model wants a tool run."""
+
+    @_builtins.property
+    def unknown(self) -> Global___AgentUnknown:
+        """The model's reply followed neither format; its whole text."""
+
+    @_builtins.property
+    def error(self) -> Global___AgentError:
+        """The step failed."""
+
+    @_builtins.property
+    def usage(self) -> _common_pb2.TokenUsage:
+        """Tokens the model call consumed (last event)."""
+
+    @_builtins.property
+    def served_by(self) -> Global___ServedBy:
+        """Set on the first event only: the model that answers."""
+
+    def __init__(
+        self,
+        *,
+        final_answer_delta: Global___AgentFinalAnswerDelta | None = ...,
+        action: Global___AgentAction | None = ...,
+        unknown: Global___AgentUnknown | None = ...,
+        error: Global___AgentError | None = ...,
+        usage: _common_pb2.TokenUsage | None = ...,
+        served_by: Global___ServedBy | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "error", b"error", "event", b"event", "final_answer_delta", b"final_answer_delta", "served_by", b"served_by", "unknown", b"unknown", "usage", b"usage"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "error", b"error", "event", b"event", "final_answer_delta", b"final_answer_delta", "served_by", b"served_by", "unknown", b"unknown", "usage", b"usage"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["final_answer_delta", "action", "unknown", "error", "usage"]  # noqa: Y015
+    _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
+
+Global___StreamAgentResponse: _TypeAlias = StreamAgentResponse  # noqa: Y015
+
+@_typing.final
+class AgentFinalAnswerDelta(_message.Message):
+    """AgentFinalAnswerDelta is the answer's text since the previous delta."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEXT_FIELD_NUMBER: _builtins.int
+    text: _builtins.str
+    """The new text."""
+    def __init__(
+        self,
+        *,
+        text: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["text", b"text"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AgentFinalAnswerDelta: _TypeAlias = AgentFinalAnswerDelta  # noqa: Y015
+
+@_typing.final
+class AgentAction(_message.Message):
+    """AgentAction is a tool call for the caller to run."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOOL_FIELD_NUMBER: _builtins.int
+    TOOL_INPUT_FIELD_NUMBER: _builtins.int
+    THOUGHT_FIELD_NUMBER: _builtins.int
+    tool: _builtins.str
+    """One of the tools the agent offered."""
+    tool_input: _builtins.str
+    """The tool's input."""
+    thought: _builtins.str
+    """The model's reasoning."""
+    def __init__(
+        self,
+        *,
+        tool: _builtins.str = ...,
+        tool_input: _builtins.str = ...,
+        thought: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["thought", b"thought", "tool", b"tool", "tool_input", b"tool_input"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AgentAction: _TypeAlias = AgentAction  # noqa: Y015
+
+@_typing.final
+class AgentUnknown(_message.Message):
+    """AgentUnknown is a reply in neither the final-answer nor the action format."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEXT_FIELD_NUMBER: _builtins.int
+    text: _builtins.str
+    """The reply, without surrounding whitespace."""
+    def __init__(
+        self,
+        *,
+        text: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["text", b"text"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AgentUnknown: _TypeAlias = AgentUnknown  # noqa: Y015
+
+@_typing.final
+class AgentError(_message.Message):
+    """AgentError says why the step failed."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    RETRYABLE_FIELD_NUMBER: _builtins.int
+    message: _builtins.str
+    """What went wrong, e.g. "tool not available"; model details stay in the router's log."""
+    retryable: _builtins.bool
+    """True when the same request may succeed if sent again (the model server was overloaded)."""
+    def __init__(
+        self,
+        *,
+        message: _builtins.str = ...,
+        retryable: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["message", b"message", "retryable", b"retryable"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AgentError: _TypeAlias = AgentError  # noqa: Y015

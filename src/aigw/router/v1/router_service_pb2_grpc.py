@@ -52,6 +52,11 @@ class RouterServiceStub:
                 request_serializer=aigw_dot_router_dot_v1_dot_router__service__pb2.StreamCompleteRequest.SerializeToString,
                 response_deserializer=aigw_dot_router_dot_v1_dot_router__service__pb2.StreamCompleteResponse.FromString,
                 _registered_method=True)
+        self.StreamAgent = channel.unary_stream(
+                '/aigw.router.v1.RouterService/StreamAgent',
+                request_serializer=aigw_dot_router_dot_v1_dot_router__service__pb2.StreamAgentRequest.SerializeToString,
+                response_deserializer=aigw_dot_router_dot_v1_dot_router__service__pb2.StreamAgentResponse.FromString,
+                _registered_method=True)
         self.ListModels = channel.unary_unary(
                 '/aigw.router.v1.RouterService/ListModels',
                 request_serializer=aigw_dot_router_dot_v1_dot_router__service__pb2.ListModelsRequest.SerializeToString,
@@ -85,6 +90,16 @@ class RouterServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StreamAgent(self, request, context):
+        """StreamAgent runs one step of Duo Chat's ReAct agent (scope duo_chat) on duo_chat's models:
+        the answer as events (agent.proto). Refusals come as errors before the first event:
+        INVALID_ARGUMENT also when the model's family has no agent prompt. Cancelling the call
+        stops the model's work.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListModels(self, request, context):
         """ListModels lists the configured models the caller may address by name in
         `Completion.model`: those serving at least one enabled feature whose scope the caller holds.
@@ -105,6 +120,11 @@ def add_RouterServiceServicer_to_server(servicer, server):
                     servicer.StreamComplete,
                     request_deserializer=aigw_dot_router_dot_v1_dot_router__service__pb2.StreamCompleteRequest.FromString,
                     response_serializer=aigw_dot_router_dot_v1_dot_router__service__pb2.StreamCompleteResponse.SerializeToString,
+            ),
+            'StreamAgent': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamAgent,
+                    request_deserializer=aigw_dot_router_dot_v1_dot_router__service__pb2.StreamAgentRequest.FromString,
+                    response_serializer=aigw_dot_router_dot_v1_dot_router__service__pb2.StreamAgentResponse.SerializeToString,
             ),
             'ListModels': grpc.unary_unary_rpc_method_handler(
                     servicer.ListModels,
@@ -174,6 +194,33 @@ class RouterService:
             '/aigw.router.v1.RouterService/StreamComplete',
             aigw_dot_router_dot_v1_dot_router__service__pb2.StreamCompleteRequest.SerializeToString,
             aigw_dot_router_dot_v1_dot_router__service__pb2.StreamCompleteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamAgent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/aigw.router.v1.RouterService/StreamAgent',
+            aigw_dot_router_dot_v1_dot_router__service__pb2.StreamAgentRequest.SerializeToString,
+            aigw_dot_router_dot_v1_dot_router__service__pb2.StreamAgentResponse.FromString,
             options,
             channel_credentials,
             insecure,

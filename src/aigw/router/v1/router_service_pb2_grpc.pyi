@@ -47,6 +47,12 @@ class RouterServiceStub:
     """StreamComplete streams the answer as text deltas; the last chunk carries the finish reason
     and token usage. Cancelling the call stops the model's work.
     """
+    StreamAgent: _grpc.UnaryStreamMultiCallable[_router_service_pb2.StreamAgentRequest, _router_service_pb2.StreamAgentResponse]
+    """StreamAgent runs one step of Duo Chat's ReAct agent (scope duo_chat) on duo_chat's models:
+    the answer as events (agent.proto). Refusals come as errors before the first event:
+    INVALID_ARGUMENT also when the model's family has no agent prompt. Cancelling the call
+    stops the model's work.
+    """
     ListModels: _grpc.UnaryUnaryMultiCallable[_router_service_pb2.ListModelsRequest, _router_service_pb2.ListModelsResponse]
     """ListModels lists the configured models the caller may address by name in
     `Completion.model`: those serving at least one enabled feature whose scope the caller holds.
@@ -70,6 +76,12 @@ class RouterServiceAsyncStub(RouterServiceStub):
     StreamComplete: _aio.UnaryStreamMultiCallable[_router_service_pb2.StreamCompleteRequest, _router_service_pb2.StreamCompleteResponse]  # type: ignore[assignment]
     """StreamComplete streams the answer as text deltas; the last chunk carries the finish reason
     and token usage. Cancelling the call stops the model's work.
+    """
+    StreamAgent: _aio.UnaryStreamMultiCallable[_router_service_pb2.StreamAgentRequest, _router_service_pb2.StreamAgentResponse]  # type: ignore[assignment]
+    """StreamAgent runs one step of Duo Chat's ReAct agent (scope duo_chat) on duo_chat's models:
+    the answer as events (agent.proto). Refusals come as errors before the first event:
+    INVALID_ARGUMENT also when the model's family has no agent prompt. Cancelling the call
+    stops the model's work.
     """
     ListModels: _aio.UnaryUnaryMultiCallable[_router_service_pb2.ListModelsRequest, _router_service_pb2.ListModelsResponse]  # type: ignore[assignment]
     """ListModels lists the configured models the caller may address by name in
@@ -103,6 +115,18 @@ class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_router_service_pb2.StreamCompleteResponse], _abc.AsyncIterator[_router_service_pb2.StreamCompleteResponse]]:
         """StreamComplete streams the answer as text deltas; the last chunk carries the finish reason
         and token usage. Cancelling the call stops the model's work.
+        """
+
+    @_abc_1.abstractmethod
+    def StreamAgent(
+        self,
+        request: _router_service_pb2.StreamAgentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_router_service_pb2.StreamAgentResponse], _abc.AsyncIterator[_router_service_pb2.StreamAgentResponse]]:
+        """StreamAgent runs one step of Duo Chat's ReAct agent (scope duo_chat) on duo_chat's models:
+        the answer as events (agent.proto). Refusals come as errors before the first event:
+        INVALID_ARGUMENT also when the model's family has no agent prompt. Cancelling the call
+        stops the model's work.
         """
 
     @_abc_1.abstractmethod
