@@ -22,7 +22,7 @@ from aigw_common.grpc_errors import from_rpc_error
 from aigw_common.settings import CustomModelsSettings
 from aigw_prompts import PostProcessing, prepare_check, prepared_parameters
 from router_svc.agent.request import check_agent_request
-from router_svc.agent.step import GenerateCall, agent_attempts, run_step
+from router_svc.agent.step import GenerateCall, WholeAnswer, agent_attempts, run_step
 from router_svc.agent.tools import Caller, offered_tools
 from router_svc.attempts import served_by, should_fall_back
 from router_svc.authentication import TRIAL_PRINCIPAL, current_principal, require_scope
@@ -144,9 +144,17 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
         attempts = agent_attempts(request, models, tools)
 
         def open_call(model: config_service_pb2.Model, prompt: PreparedPrompt) -> GenerateCall:
+            timeout = self._timeout(model, prompt, context)
+            if self._custom_models.disable_streaming:
+                return WholeAnswer(
+                    self._proxy.Generate(
+                        model_proxy_service_pb2.GenerateRequest(generation=prompt.generation),
+                        timeout=timeout,
+                    )
+                )
             return self._proxy.StreamGenerate(
                 model_proxy_service_pb2.StreamGenerateRequest(generation=prompt.generation),
-                timeout=self._timeout(model, prompt, context),
+                timeout=timeout,
             )
 
         async with aclosing(run_step(attempts, tools, open_call)) as events:

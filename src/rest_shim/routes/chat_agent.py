@@ -176,9 +176,11 @@ async def _lines(
 ) -> AsyncIterator[bytes]:
     model = first.served_by.model or FEATURE
     try:
-        yield _event_line(first, model)
-        async for event in call:
+        event: object = first
+        # read() only: gRPC refuses to mix it with iterating the call.
+        while isinstance(event, router_service_pb2.StreamAgentResponse):
             yield _event_line(event, model)
+            event = await call.read()
     except grpc.aio.AioRpcError as rpc_error:
         error = from_rpc_error(rpc_error)
         _log.warning("chat stream failed", reason=error.reason, error=error.message)

@@ -31,6 +31,7 @@ _THOUGHT = re.compile(r"<message>Thought:\s*([\s\S]*?)\s*(?:Action:|Final Answer
 _TOOL = re.compile(r"Action:\s*([\s\S]*?)\s*Action")
 _TOOL_INPUT = re.compile(r"Action Input:\s*([\s\S]*?)\s*</message>")
 _TOOL_ALIASES = {"MergeRequestReader": "merge_request_reader"}
+_LONGEST_MARKER = max(len(STOP), len(END_OF_MESSAGE))
 
 Event = router_service_pb2.StreamAgentResponse
 
@@ -96,15 +97,22 @@ class ReactParser:
         return [Event(action=action)]
 
     def _answer_delta(self, *, final: bool) -> list[Event]:
+        """The answer's text not yet sent that can be sent now (indexes only: no copy of the
+        whole answer per chunk)."""
         assert self._answer_start is not None
-        answer = self._reply[self._answer_start : self._answer_end].lstrip()
-        if not (final or self._answer_end is not None):
-            answer = answer[: len(answer) - _partial_marker_length(answer)]
-        answer = answer.rstrip()
-        if len(answer) <= self._sent:
+        reply = self._reply
+        end = len(reply) if self._answer_end is None else self._answer_end
+        start = self._answer_start
+        while start < end and reply[start].isspace():
+            start += 1
+        if not final and self._answer_end is None:
+            end -= _partial_marker_length(reply[max(start, end - _LONGEST_MARKER) : end])
+        while end > start and reply[end - 1].isspace():
+            end -= 1
+        if end - start <= self._sent:
             return []
-        delta = answer[self._sent :]
-        self._sent = len(answer)
+        delta = reply[start + self._sent : end]
+        self._sent = end - start
         return [Event(final_answer_delta=router_service_pb2.AgentFinalAnswerDelta(text=delta))]
 
 

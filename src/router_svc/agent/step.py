@@ -7,8 +7,9 @@ the caller has usually started its answer by then (GitLab's /v2/chat/agent sends
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import grpc
 import structlog
@@ -26,11 +27,39 @@ from router_svc.attempts import served_by, should_fall_back
 
 _log = structlog.get_logger(__name__)
 
-GenerateCall = grpc.aio.UnaryStreamCall[
-    model_proxy_service_pb2.StreamGenerateRequest, model_proxy_service_pb2.StreamGenerateResponse
-]
+Chunk = model_proxy_service_pb2.StreamGenerateResponse
+
+
+class GenerateCall(Protocol):
+    """A started proxy call: its chunks, and how to stop it."""
+
+    def __aiter__(self) -> AsyncIterator[Chunk]: ...
+
+    def cancel(self) -> bool: ...
+
+
 # Starts the proxy call for one attempt (the servicer knows the timeouts).
 OpenCall = Callable[[config_service_pb2.Model, PreparedPrompt], GenerateCall]
+
+
+class WholeAnswer:
+    """A proxy Generate call as a one-chunk stream, for model servers whose streaming is broken
+    (AIGW_CUSTOM_MODELS__DISABLE_STREAMING)."""
+
+    def __init__(
+        self,
+        call: grpc.aio.UnaryUnaryCall[
+            model_proxy_service_pb2.GenerateRequest, model_proxy_service_pb2.GenerateResponse
+        ],
+    ) -> None:
+        self._call = call
+
+    async def __aiter__(self) -> AsyncIterator[Chunk]:
+        response = await self._call
+        yield Chunk(text=response.text, finish_reason=response.finish_reason, usage=response.usage)
+
+    def cancel(self) -> bool:
+        return self._call.cancel()
 
 
 @dataclass(frozen=True)
