@@ -12,7 +12,6 @@ from aigw_common.interceptors import outgoing_context_interceptors
 from aigw_common.tls import channel_credentials
 
 if TYPE_CHECKING:
-    from aigw_common.grpc_types import Context
     from aigw_common.settings import TlsSettings
 
 
@@ -60,13 +59,3 @@ def open_channel(
             target, credentials, options=options, interceptors=all_interceptors
         )
     return grpc.aio.insecure_channel(target, options=options, interceptors=all_interceptors)
-
-
-def downstream_timeout(context: Context | None, default_s: float, margin_s: float = 0.005) -> float:
-    """The timeout for a call made while serving `context`: the caller's remaining time (less a
-    small margin for the reply) capped by `default_s`. gRPC does not carry deadlines over hops
-    by itself."""
-    remaining: float | None = context.time_remaining() if context is not None else None
-    if remaining is None:
-        return default_s
-    return max(min(remaining - margin_s, default_s), 0.001)

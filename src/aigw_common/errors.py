@@ -15,10 +15,11 @@
         ├── UpstreamUnavailable    unreachable, overloaded, 5xx
         ├── UpstreamTimeout        a deadline passed
         └── UpstreamRejected       the model server refused the request (4xx)
+            └── UpstreamInvalidRequest  ... because of the request itself (400/404/413/422)
 
-Each class names its gRPC code, HTTP status and ErrorInfo reason; grpc_errors.py maps them to
-and from gRPC status, and the REST shim maps them to HTTP once. Messages are for people: they say
-what is wrong and never contain a secret.
+Each class names its gRPC code and ErrorInfo reason; grpc_errors.py maps them to and from gRPC
+status, and the REST shim's error table of each API family (GitLab's, OpenAI's) maps them to
+HTTP. Messages are for people: they say what is wrong and never contain a secret.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ class AigwError(Exception):
     """Base of every error aigw reports; unexpected exceptions become INTERNAL without detail."""
 
     grpc_code: grpc.StatusCode = grpc.StatusCode.INTERNAL
-    http_status: int = 500
     reason: str = "INTERNAL"
 
     def __init__(
@@ -53,67 +53,56 @@ class AigwError(Exception):
 
 class InvalidArgument(AigwError):
     grpc_code = grpc.StatusCode.INVALID_ARGUMENT
-    http_status = 400
     reason = "INVALID_ARGUMENT"
 
 
 class Unauthenticated(AigwError):
     grpc_code = grpc.StatusCode.UNAUTHENTICATED
-    http_status = 401
     reason = "UNAUTHENTICATED"
 
 
 class PermissionDenied(AigwError):
     grpc_code = grpc.StatusCode.PERMISSION_DENIED
-    http_status = 403
     reason = "PERMISSION_DENIED"
 
 
 class NotFound(AigwError):
     grpc_code = grpc.StatusCode.NOT_FOUND
-    http_status = 404
     reason = "NOT_FOUND"
 
 
 class AlreadyExists(AigwError):
     grpc_code = grpc.StatusCode.ALREADY_EXISTS
-    http_status = 409
     reason = "ALREADY_EXISTS"
 
 
 class FailedPrecondition(AigwError):
     grpc_code = grpc.StatusCode.FAILED_PRECONDITION
-    http_status = 400
     reason = "FAILED_PRECONDITION"
 
 
 class FeatureUnavailable(FailedPrecondition):
-    # GitLab's gateway answers a feature it cannot serve with 503 {"detail": ...}.
-    http_status = 503
+    # Its own reason: REST callers get 503 for it, not the 400 of other failed preconditions.
     reason = "FEATURE_UNAVAILABLE"
 
 
 class Aborted(AigwError):
     grpc_code = grpc.StatusCode.ABORTED
-    http_status = 409
     reason = "ABORTED"
 
 
 class ResourceExhausted(AigwError):
     grpc_code = grpc.StatusCode.RESOURCE_EXHAUSTED
-    http_status = 429
     reason = "RESOURCE_EXHAUSTED"
 
 
 class Cancelled(AigwError):
     grpc_code = grpc.StatusCode.CANCELLED
-    http_status = 499
     reason = "CANCELLED"
 
 
 class UpstreamError(AigwError):
     grpc_code = grpc.StatusCode.UNAVAILABLE
-    http_status = 503
     reason = "UPSTREAM_ERROR"
 
 
@@ -123,11 +112,18 @@ class UpstreamUnavailable(UpstreamError):
 
 class UpstreamTimeout(UpstreamError):
     grpc_code = grpc.StatusCode.DEADLINE_EXCEEDED
-    http_status = 504
     reason = "UPSTREAM_TIMEOUT"
 
 
 class UpstreamRejected(UpstreamError):
     grpc_code = grpc.StatusCode.FAILED_PRECONDITION
-    http_status = 502
     reason = "UPSTREAM_REJECTED"
+
+
+class UpstreamInvalidRequest(UpstreamRejected):
+    """The model server refused the request itself (too many stops, too long for its context,
+    an unknown model name): sending it again cannot help, so callers get a 4xx, never a
+    retryable status. `metadata["http_status"]` is the server's status."""
+
+    grpc_code = grpc.StatusCode.INVALID_ARGUMENT
+    reason = "UPSTREAM_INVALID_REQUEST"

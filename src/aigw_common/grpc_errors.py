@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import grpc
+import structlog
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from aigw_common import errors
 
-_STATUS_DETAILS_KEY = "grpc-status-details-bin"
+_log = structlog.get_logger(__name__)
 
 # The class a caller sees for each code coming back from another aigw service. Codes that name
 # a caller mistake keep their meaning; transport-level trouble becomes an upstream error.
@@ -31,7 +32,12 @@ _CLASS_BY_CODE: dict[grpc.StatusCode, type[errors.AigwError]] = {
 # Subclasses that share a gRPC code with their parent but differ for REST callers.
 _CLASS_BY_REASON: dict[str, type[errors.AigwError]] = {
     cls.reason: cls
-    for cls in (errors.FeatureUnavailable, errors.UpstreamRejected, errors.UpstreamUnavailable)
+    for cls in (
+        errors.FeatureUnavailable,
+        errors.UpstreamRejected,
+        errors.UpstreamInvalidRequest,
+        errors.UpstreamUnavailable,
+    )
 }
 
 
@@ -59,33 +65,47 @@ def internal_status() -> grpc.Status:
     )
 
 
-# The reason of a status no aigw service made (it has no ErrorInfo): gRPC's own, e.g. a
-# metadata or message limit. Its text is gRPC's internals, for logs and operators only.
-TRANSPORT_REASON = "GRPC_TRANSPORT"
+# Codes gRPC itself reports for trouble on the way (no server, too slow, caller gone): their
+# text says where, which operators and the CLI need.
+_TRANSPORT_CODES = frozenset(
+    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED}
+)
 
 
 def from_rpc_error(error: grpc.aio.AioRpcError) -> errors.AigwError:
-    """The domain error another aigw service (or the transport) reported."""
+    """The domain error another aigw service (or the transport) reported.
+
+    Every aigw gRPC client converts here, once, where the call fails; nothing past a client
+    sees grpc.aio.AioRpcError. Any other status without an ErrorInfo was made by gRPC itself (a
+    metadata, message or concurrency limit, a library fault): it keeps its code's class, but
+    its text, gRPC's internals, goes to the log only."""
     error_info, field = _details(error)
     cls = _CLASS_BY_REASON.get(error_info.reason) if error_info else None
     if cls is None:
         cls = _CLASS_BY_CODE.get(error.code(), errors.AigwError)
     message = error.details() or error.code().name
+    if error_info is None and error.code() not in _TRANSPORT_CODES:
+        _log.warning("gRPC refused a call", code=error.code().name, error=message)
+        message = f"a service refused the call ({error.code().name}); see the service log"
     return cls(
         message,
         field=field,
         metadata=dict(error_info.metadata) if error_info else None,
-        reason=error_info.reason if error_info else TRANSPORT_REASON,
+        reason=error_info.reason if error_info else None,
     )
 
 
 def _details(
     error: grpc.aio.AioRpcError,
 ) -> tuple[error_details_pb2.ErrorInfo | None, str | None]:
-    raw = next((v for k, v in (error.trailing_metadata() or ()) if k == _STATUS_DETAILS_KEY), None)
-    if not isinstance(raw, bytes):
+    try:
+        status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    except ValueError:
+        # The rich status disagrees with the call's own code or message (something between
+        # the services rewrote it): trust only the code.
         return None, None
-    status = status_pb2.Status.FromString(raw)
+    if status is None:
+        return None, None
     error_info: error_details_pb2.ErrorInfo | None = None
     field: str | None = None
     for detail in status.details:

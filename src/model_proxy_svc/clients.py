@@ -6,6 +6,7 @@ import ssl
 
 import httpx
 
+from aigw_common.request_context import request_id_var
 from aigw_common.settings import ModelProxySettings
 from aigw_common.tracing import outgoing_headers
 
@@ -82,3 +83,9 @@ class HttpClients:
 
 async def _add_trace_headers(request: httpx.Request) -> None:
     request.headers.update(outgoing_headers())
+
+
+def request_id_header() -> dict[str, str]:
+    """The correlation id, as `X-Request-Id`, so it shows in the model server's own logs."""
+    request_id = request_id_var.get()
+    return {"X-Request-Id": request_id} if request_id else {}

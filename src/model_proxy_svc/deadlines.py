@@ -19,6 +19,7 @@ from typing import Literal, TypeVar
 
 from aigw_common.errors import UpstreamTimeout
 from model_proxy_svc.providers.base import Chunk, Upstream
+from model_proxy_svc.providers.upstream_errors import metadata_of
 from model_proxy_svc.retries import RetryPolicy
 
 _T = TypeVar("_T")
@@ -26,13 +27,7 @@ _Clock = Literal["total", "first_token", "idle"]
 
 
 def _metadata(upstream: Upstream, limit: str, seconds: float) -> dict[str, str]:
-    return {
-        "model": upstream.model_name,
-        "identifier": upstream.identifier,
-        "endpoint": upstream.display_endpoint,
-        "limit": limit,
-        "timeout_s": f"{seconds:g}",
-    }
+    return metadata_of(upstream, limit=limit, timeout_s=f"{seconds:g}")
 
 
 def _timeout_error(upstream: Upstream, clock: _Clock) -> UpstreamTimeout:

@@ -10,6 +10,7 @@ from aigw.modelproxy.v1 import model_proxy_service_pb2 as pb
 from aigw.modelproxy.v1 import model_proxy_service_pb2_grpc as pb_grpc
 from aigw_common.coalescing import coalesced
 from aigw_common.errors import InvalidArgument
+from aigw_common.request_rules import check_target
 from aigw_common.secrets_box import SecretsBox
 from aigw_common.settings import ModelProxySettings
 from model_proxy_svc.bedrock_clients import BedrockClients
@@ -19,12 +20,7 @@ from model_proxy_svc.limits import ConcurrencyLimiter
 from model_proxy_svc.providers import Providers
 from model_proxy_svc.providers.base import Chunk, GenerationRequest, Provider, Upstream, Usage
 from model_proxy_svc.retries import RetryPolicy
-from model_proxy_svc.validation import (
-    check_generation,
-    check_target,
-    generation_request,
-    upstream_of,
-)
+from model_proxy_svc.validation import check_generation, generation_request, upstream_of
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

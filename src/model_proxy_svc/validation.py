@@ -9,12 +9,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import httpx
 from google.protobuf import duration_pb2
 
 from aigw.common.v1 import common_pb2
 from aigw.modelproxy.v1 import model_proxy_service_pb2 as pb
-from aigw_common.errors import InvalidArgument
+from aigw_common.request_rules import check_identifier, check_parameters, check_target, invalid
 from aigw_common.settings import ModelProxySettings
 from model_proxy_svc.providers.base import (
     AzureTarget,
@@ -24,63 +23,11 @@ from model_proxy_svc.providers.base import (
     Upstream,
 )
 
-MAX_STOP_SEQUENCES = 16
-MAX_RETRIES = 10
-_OPTIONS_BY_PLATFORM = {
-    common_pb2.PLATFORM_AZURE_OPENAI: "azure",
-    common_pb2.PLATFORM_BEDROCK: "bedrock",
-}
 _ROLES: dict[int, ChatRole] = {
     common_pb2.ROLE_SYSTEM: "system",
     common_pb2.ROLE_USER: "user",
     common_pb2.ROLE_ASSISTANT: "assistant",
 }
-
-
-def _invalid(field: str, problem: str) -> InvalidArgument:
-    return InvalidArgument(f"{field} {problem}", field=field)
-
-
-def check_target(target: common_pb2.ModelTarget, field: str) -> None:
-    """Platform, endpoint, limits and options must make sense (identifier is checked by the
-    caller, since ListProviderModels does not need one)."""
-    if target.platform == common_pb2.PLATFORM_UNSPECIFIED:
-        raise _invalid(f"{field}.platform", "must be set, e.g. PLATFORM_OPENAI_COMPATIBLE")
-    if target.platform not in common_pb2.Platform.values():
-        raise _invalid(f"{field}.platform", f"has unknown value {target.platform}")
-    # Bedrock's endpoint is optional: AWS's own, unless a private (VPC) endpoint is given.
-    if target.endpoint or target.platform != common_pb2.PLATFORM_BEDROCK:
-        check_endpoint(target.endpoint, f"{field}.endpoint")
-    options = target.WhichOneof("platform_options")
-    wanted = _OPTIONS_BY_PLATFORM.get(target.platform)
-    if options is not None and options != wanted:
-        name = common_pb2.Platform.Name(target.platform)
-        raise _invalid(f"{field}.{options}", f"does not apply to platform {name}")
-    limits = target.limits
-    for duration in ("timeout", "connect_timeout", "first_token_timeout", "idle_timeout"):
-        value = getattr(limits, duration)
-        if value.seconds < 0 or value.nanos < 0:
-            raise _invalid(f"{field}.limits.{duration}", "must not be negative")
-    if limits.max_output_tokens < 0:
-        raise _invalid(f"{field}.limits.max_output_tokens", "must not be negative")
-    if limits.max_concurrent_requests < 0:
-        raise _invalid(f"{field}.limits.max_concurrent_requests", "must not be negative")
-    if limits.HasField("max_retries") and not 0 <= limits.max_retries <= MAX_RETRIES:
-        raise _invalid(f"{field}.limits.max_retries", f"must be 0 to {MAX_RETRIES}")
-
-
-def check_endpoint(endpoint: str, field: str) -> None:
-    if not endpoint:
-        raise _invalid(field, "must be set, e.g. http://vllm:8000/v1")
-    try:
-        url = httpx.URL(endpoint)
-    except httpx.InvalidURL:
-        raise _invalid(field, "is not a valid URL") from None
-    if url.scheme not in ("http", "https") or not url.host:
-        raise _invalid(field, "must be an http:// or https:// URL with a host")
-    if any(c.isspace() for c in endpoint):
-        raise _invalid(field, "must not contain whitespace")
-
 
 _DEADLINE_MARGIN_S = 0.01
 
@@ -135,60 +82,31 @@ def check_generation(generation: pb.Generation, field: str) -> None:
     """Everything but the platform's support must be right before anything is sent."""
     target = generation.target
     if not generation.HasField("target"):
-        raise _invalid(f"{field}.target", "must be set")
+        raise invalid(f"{field}.target", "must be set")
     check_target(target, f"{field}.target")
-    if not target.identifier.strip():
-        raise _invalid(f"{field}.target.identifier", "must be set (the provider's model name)")
+    check_identifier(target.identifier, f"{field}.target.identifier")
     kind = generation.WhichOneof("input")
     if kind is None:
-        raise _invalid(f"{field}.prompt", "or generation.chat must be set")
+        raise invalid(f"{field}.prompt", "or generation.chat must be set")
     if kind == "prompt" and not generation.prompt:
-        raise _invalid(f"{field}.prompt", "must not be empty")
+        raise invalid(f"{field}.prompt", "must not be empty")
     if kind == "chat":
         _check_messages(generation.chat.messages, f"{field}.chat.messages")
-    _check_parameters(generation.parameters, target.limits, f"{field}.parameters")
+    check_parameters(
+        generation.parameters,
+        f"{field}.parameters",
+        max_output_tokens=target.limits.max_output_tokens,
+    )
 
 
 def _check_messages(messages: Sequence[common_pb2.Message], field: str) -> None:
     if not messages:
-        raise _invalid(field, "must hold at least one message")
+        raise invalid(field, "must hold at least one message")
     for index, message in enumerate(messages):
         if message.role not in _ROLES:
-            raise _invalid(
+            raise invalid(
                 f"{field}[{index}].role", "must be ROLE_SYSTEM, ROLE_USER or ROLE_ASSISTANT"
             )
-
-
-def _check_parameters(
-    parameters: common_pb2.GenerationParameters, limits: common_pb2.ModelLimits, field: str
-) -> None:
-    if parameters.HasField("max_tokens"):
-        if parameters.max_tokens <= 0:
-            raise _invalid(f"{field}.max_tokens", f"must be positive, got {parameters.max_tokens}")
-        if 0 < limits.max_output_tokens < parameters.max_tokens:
-            raise _invalid(
-                f"{field}.max_tokens",
-                f"is {parameters.max_tokens}, above the model's limit of "
-                f"{limits.max_output_tokens} (limits.max_output_tokens)",
-            )
-    if parameters.HasField("temperature") and not 0 <= parameters.temperature <= 2:
-        raise _invalid(
-            f"{field}.temperature", f"must be between 0 and 2, got {parameters.temperature:g}"
-        )
-    if parameters.HasField("top_p") and not 0 < parameters.top_p <= 1:
-        raise _invalid(f"{field}.top_p", f"must be above 0 and at most 1, got {parameters.top_p:g}")
-    if len(parameters.stop_sequences) > MAX_STOP_SEQUENCES:
-        raise _invalid(
-            f"{field}.stop_sequences",
-            f"holds {len(parameters.stop_sequences)} entries; "
-            f"at most {MAX_STOP_SEQUENCES} are allowed",
-        )
-    for index, stop in enumerate(parameters.stop_sequences):
-        if not stop:
-            raise _invalid(f"{field}.stop_sequences[{index}]", "must not be empty")
-    for index, token_id in enumerate(parameters.stop_token_ids):
-        if token_id < 0:
-            raise _invalid(f"{field}.stop_token_ids[{index}]", "must not be negative")
 
 
 def generation_request(generation: pb.Generation, upstream: Upstream) -> GenerationRequest:

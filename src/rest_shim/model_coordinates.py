@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from aigw.common.v1 import common_pb2
 from aigw.router.v1 import router_service_pb2
 from aigw_common.errors import InvalidArgument
+from aigw_common.request_rules import check_endpoint
 from aigw_common.settings import CustomModelsSettings
 
 # GitLab's ValueError text (ai_gateway/models/base.py, validate_custom_endpoint). GitLab's
@@ -93,6 +94,9 @@ def custom_model(
             "(the model server's base URL, e.g. http://vllm:8000/v1)",
             field=names.endpoint,
         )
+    else:
+        # The router checks it again; here the error names the caller's own field.
+        check_endpoint(endpoint, names.endpoint)
     return router_service_pb2.CustomModel(
         family=coordinates.family,
         platform=platform,

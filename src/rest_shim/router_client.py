@@ -1,17 +1,20 @@
-"""The shim's one client of the router: a long-lived channel, its stubs and the call timeouts."""
+"""The shim's one client of the router: a long-lived channel, its stubs and the call timeouts.
+
+Every failure leaves it as the domain error the router reported (aigw_common.errors), never as
+grpc.aio.AioRpcError: routes and their error tables deal in domain errors only."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import grpc
 from fastapi import Request
 from grpc_health.v1 import health_pb2
 
 from aigw.router.v1 import router_service_pb2, router_service_pb2_grpc
-from aigw_common.errors import AigwError
-from rest_shim.errors import router_error
+from aigw_common.errors import AigwError, PermissionDenied
+from aigw_common.grpc_errors import from_rpc_error
 from rest_shim.streaming import RouterStream, open_stream
 
 # GitLab's side gives the gateway 60 s; a whole completion (or stream) must fit in that.
@@ -53,7 +56,7 @@ class RouterClient:
         forbidden: Forbidden,
     ) -> router_service_pb2.CompleteResponse:
         """The router's whole answer; raises the domain error it reported, a refusal worded
-        by `forbidden` (see errors.router_error)."""
+        by `forbidden`."""
         try:
             return await self._router.Complete(
                 router_service_pb2.CompleteRequest(completion=completion),
@@ -61,7 +64,7 @@ class RouterClient:
                 timeout=COMPLETION_TIMEOUT_S,
             )
         except grpc.aio.AioRpcError as error:
-            raise router_error(error, forbidden=forbidden) from None
+            raise _worded(from_rpc_error(error), forbidden) from None
 
     async def open_stream(
         self,
@@ -73,9 +76,9 @@ class RouterClient:
         """A router stream read up to its first text; raises like `complete` when the router
         fails before that. The caller must cancel the stream when done."""
         try:
-            return await open_stream(self.stream(completion, metadata))
-        except grpc.aio.AioRpcError as error:
-            raise router_error(error, forbidden=forbidden) from None
+            return await open_stream(self._stream(completion, metadata))
+        except AigwError as error:
+            raise _worded(error, forbidden) from None
 
     async def list_models(
         self, metadata: grpc.aio.Metadata
@@ -93,9 +96,9 @@ class RouterClient:
                     return models
                 request.page_token = response.next_page_token
         except grpc.aio.AioRpcError as error:
-            raise router_error(error, forbidden=lambda e: e.message) from None
+            raise from_rpc_error(error) from None
 
-    def stream(
+    def _stream(
         self, completion: router_service_pb2.Completion, metadata: grpc.aio.Metadata
     ) -> grpc.aio.UnaryStreamCall[
         router_service_pb2.StreamCompleteRequest, router_service_pb2.StreamCompleteResponse
@@ -107,19 +110,71 @@ class RouterClient:
             timeout=COMPLETION_TIMEOUT_S,
         )
 
-    def agent(
-        self, request: router_service_pb2.StreamAgentRequest, metadata: grpc.aio.Metadata
-    ) -> AgentCall:
-        """A started StreamAgent call; the caller reads it and must cancel it when done."""
-        return self._router.StreamAgent(request, metadata=metadata, timeout=COMPLETION_TIMEOUT_S)
+    async def open_agent(
+        self,
+        request: router_service_pb2.StreamAgentRequest,
+        metadata: grpc.aio.Metadata,
+        *,
+        forbidden: Forbidden,
+    ) -> tuple[AgentStream, router_service_pb2.StreamAgentResponse | None]:
+        """A started StreamAgent call and its first event (None: the router sent none); raises
+        like `complete` when the router fails before that. The caller must cancel the stream
+        when done."""
+        call = self._router.StreamAgent(request, metadata=metadata, timeout=COMPLETION_TIMEOUT_S)
+        try:
+            first = await call.read()
+        except grpc.aio.AioRpcError as error:
+            call.cancel()
+            raise _worded(from_rpc_error(error), forbidden) from None
+        event = first if isinstance(first, router_service_pb2.StreamAgentResponse) else None
+        return AgentStream(call), event
 
     async def serving(self) -> bool:
-        """Whether the router reports SERVING for its overall health; raises AioRpcError when
-        it cannot be asked."""
-        response = await self._health_check(
-            health_pb2.HealthCheckRequest(service=""), timeout=READINESS_TIMEOUT_S
-        )
+        """Whether the router reports SERVING for its overall health; raises the domain error
+        when it cannot be asked."""
+        try:
+            response = await self._health_check(
+                health_pb2.HealthCheckRequest(service=""), timeout=READINESS_TIMEOUT_S
+            )
+        except grpc.aio.AioRpcError as error:
+            raise from_rpc_error(error) from None
         return response.status == health_pb2.HealthCheckResponse.SERVING
+
+
+class AgentStream:
+    """The events of a started StreamAgent call after its first."""
+
+    def __init__(self, call: AgentCall) -> None:
+        self._call = call
+
+    async def events(self) -> AsyncIterator[router_service_pb2.StreamAgentResponse]:
+        """The remaining events; raises the domain error the router reported when it fails."""
+        try:
+            # read() only: the first event was read so, and gRPC refuses to mix it with
+            # iterating the call.
+            while True:
+                event = await self._call.read()
+                if not isinstance(event, router_service_pb2.StreamAgentResponse):  # EOF
+                    return
+                yield event
+        except grpc.aio.AioRpcError as error:
+            raise from_rpc_error(error) from None
+
+    def cancel(self) -> None:
+        self._call.cancel()
+
+
+def _worded(error: AigwError, forbidden: Forbidden) -> AigwError:
+    """`error`, a refusal in the route's own words.
+
+    GitLab's routes each answer a missing scope with their own 403 message (e.g. "Unauthorized
+    to access code completions"); `forbidden` is that message, or makes it from the error (whose
+    metadata names the missing scope).
+    """
+    if isinstance(error, PermissionDenied):
+        message = forbidden if isinstance(forbidden, str) else forbidden(error)
+        return PermissionDenied(message, metadata=error.metadata)
+    return error
 
 
 def forwarded_metadata(request: Request) -> grpc.aio.Metadata:

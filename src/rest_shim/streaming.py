@@ -20,6 +20,8 @@ from starlette.types import Receive, Scope, Send
 
 from aigw.router.v1 import router_service_pb2
 from aigw_common.coalescing import coalesced
+from aigw_common.errors import AigwError
+from aigw_common.grpc_errors import from_rpc_error
 
 TEXT_STREAM_MEDIA_TYPE = "text/event-stream"
 
@@ -44,7 +46,8 @@ class RouterStream:
         return self._head[0].served_by if self._head else router_service_pb2.ServedBy()
 
     async def chunks(self) -> AsyncIterator[Chunk]:
-        """Every chunk, from the first; raises grpc.aio.AioRpcError when the router fails.
+        """Every chunk, from the first; raises the domain error the router reported when it
+        fails.
 
         Chunks that queue up while the HTTP client reads slower than the router writes come
         as one (their text joined), so a fast stream is not capped by per-write costs."""
@@ -56,7 +59,10 @@ class RouterStream:
 
     async def _rest(self) -> AsyncIterator[Chunk]:
         while True:
-            read = await self._call.read()
+            try:
+                read = await self._call.read()
+            except grpc.aio.AioRpcError as error:
+                raise from_rpc_error(error) from None
             if not isinstance(read, Chunk):  # grpc.aio.EOF
                 return
             yield read
@@ -66,8 +72,8 @@ class RouterStream:
 
 
 async def open_stream(call: StreamCall) -> RouterStream:
-    """`call` read up to its first text, last chunk or end; raises grpc.aio.AioRpcError (having
-    cancelled the call) when the router fails before that."""
+    """`call` read up to its first text, last chunk or end; raises the router's domain error
+    (having cancelled the call) when it fails before that."""
     head: list[Chunk] = []
     try:
         while True:
@@ -78,6 +84,9 @@ async def open_stream(call: StreamCall) -> RouterStream:
             # The router's first chunk may carry only `served_by`; wait for text or the end.
             if chunk.text or chunk.finish_reason:
                 break
+    except grpc.aio.AioRpcError as error:
+        call.cancel()
+        raise from_rpc_error(error) from None
     except BaseException:
         call.cancel()
         raise
@@ -122,11 +131,9 @@ def _merged(chunks: list[Chunk]) -> Chunk:
     return merged
 
 
-def log_stream_failure(error: grpc.aio.AioRpcError) -> None:
+def log_stream_failure(error: AigwError) -> None:
     """Note a failure after the response started (its status is already sent)."""
-    _log.warning(
-        "stream ended early", code=error.code().name, error=error.details() or error.code().name
-    )
+    _log.warning("stream ended early", reason=error.reason, error=error.message)
 
 
 def text_stream_response(stream: RouterStream) -> StreamingResponse:
@@ -140,7 +147,7 @@ async def _raw_text(stream: RouterStream) -> AsyncIterator[bytes]:
             # Per chunk: no parsing, no logging, just the bytes.
             if chunk.text:
                 yield chunk.text.encode()
-    except grpc.aio.AioRpcError as error:
+    except AigwError as error:
         log_stream_failure(error)
     finally:
         stream.cancel()

@@ -9,7 +9,7 @@ from aigw.router.v1 import router_service_pb2
 from aigw_common import catalog
 from aigw_common.catalog import Feature, FeatureKind
 from aigw_common.errors import InvalidArgument
-from aigw_common.generation_parameters import check_parameters
+from aigw_common.request_rules import check_parameters
 from router_svc.prompt_invocations import invocation_completion, invocation_feature
 
 MAX_FILE_NAME_CHARS = 255

@@ -6,7 +6,6 @@ import grpc
 import structlog
 from grpc_health.v1 import health
 
-from aigw.modelproxy.v1 import model_proxy_service_pb2_grpc
 from aigw.router.v1 import router_service_pb2, router_service_pb2_grpc
 from aigw_common.channels import open_channel
 from aigw_common.grpc_server import build_grpc_server, run_service, serve_until_signalled
@@ -18,6 +17,7 @@ from aigw_common.token_verifier import JwksCache, TokenVerifier
 from router_svc.access_log import AccessLogInterceptor
 from router_svc.authentication import AuthenticationInterceptor, warn_if_bypassed
 from router_svc.config_cache import ConfigCache
+from router_svc.model_proxy_client import ModelProxyClient
 from router_svc.servicer import RouterServicer
 
 SERVICE_NAME = router_service_pb2.DESCRIPTOR.services_by_name["RouterService"].full_name
@@ -41,7 +41,7 @@ async def build_server(
     metadata_limit = settings.auth.max_token_bytes + _OTHER_METADATA_BYTES
     servicer = RouterServicer(
         config,
-        model_proxy_service_pb2_grpc.ModelProxyServiceStub(proxy_channel),
+        ModelProxyClient(proxy_channel),
         default_timeout_s=settings.model_proxy.default_timeout_s,
         custom_models=settings.custom_models,
     )

@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import TYPE_CHECKING
 
-import grpc
 import structlog
 
 from aigw.common.v1 import common_pb2
@@ -15,14 +14,13 @@ from aigw.modelproxy.v1 import model_proxy_service_pb2
 from aigw.router.v1 import router_service_pb2, router_service_pb2_grpc
 from aigw_common import catalog
 from aigw_common.catalog import Feature
-from aigw_common.channels import downstream_timeout
 from aigw_common.coalescing import coalesced
+from aigw_common.deadlines import call_timeout
 from aigw_common.errors import AigwError
-from aigw_common.grpc_errors import from_rpc_error
 from aigw_common.settings import CustomModelsSettings
 from aigw_prompts import PostProcessing, prepare_check, prepared_parameters
 from router_svc.agent.request import check_agent_request
-from router_svc.agent.step import GenerateCall, WholeAnswer, agent_attempts, run_step
+from router_svc.agent.step import ProxyStream, agent_attempts, run_step
 from router_svc.agent.tools import Caller, offered_tools
 from router_svc.attempts import served_by, should_fall_back
 from router_svc.authentication import TRIAL_PRINCIPAL, current_principal, require_scope
@@ -30,11 +28,11 @@ from router_svc.completion_request import check_completion
 from router_svc.config_cache import ConfigCache
 from router_svc.custom_models import custom_model
 from router_svc.model_access import addressable_model, list_page
+from router_svc.model_proxy_client import ModelProxyClient
 from router_svc.prompt_invocations import CHECK_PROMPT_ID, invocation_completion
 from router_svc.prompts import PreparedPrompt, prepare
 
 if TYPE_CHECKING:
-    from aigw.modelproxy.v1.model_proxy_service_pb2_grpc import ModelProxyServiceAsyncStub
     from aigw_common.grpc_types import Context
 
 _log = structlog.get_logger(__name__)
@@ -55,7 +53,7 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
     def __init__(
         self,
         config: ConfigCache,
-        proxy: ModelProxyServiceAsyncStub,
+        proxy: ModelProxyClient,
         default_timeout_s: float,
         custom_models: CustomModelsSettings | None = None,
     ) -> None:
@@ -85,16 +83,16 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
             )
             return
         for number, (model, prompt) in enumerate(attempts, start=1):
-            call = self._proxy.StreamGenerate(
-                model_proxy_service_pb2.StreamGenerateRequest(generation=prompt.generation),
-                timeout=self._timeout(model, prompt, context),
-            )
             # Holds back only text that may turn out to be a fence or a repeated suffix.
             answer = prompt.postprocessing.start()
             started = False
             # When the caller reads slower than the proxy writes, what queued up goes on as
-            # one message (and through post-processing once).
-            chunks = coalesced(aiter(call), _merged)
+            # one message (and through post-processing once). Our caller going away closes
+            # this generator, which closes the proxy stream, which cancels its call.
+            proxied = self._proxy.stream(
+                prompt.generation, timeout_s=self._timeout(model, prompt, context)
+            )
+            chunks = coalesced(proxied, _merged)
             try:
                 async with aclosing(chunks):
                     async for chunk in chunks:
@@ -112,15 +110,10 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
                             started = True
                         yield response
                 return
-            except grpc.aio.AioRpcError as rpc_error:
-                error = from_rpc_error(rpc_error)
-                if started or not _should_fall_back(error, number, attempts):
-                    raise error from None
+            except AigwError as error:
+                if started or not should_fall_back(error, number, len(attempts)):
+                    raise
                 _log.warning("model unavailable; trying fallback", model=model.name)
-            finally:
-                # Our caller going away cancels this generator; cancelling the proxy call is
-                # what makes the proxy close the model server's response.
-                call.cancel()
 
     async def StreamAgent(
         self, request: router_service_pb2.StreamAgentRequest, context: Context
@@ -143,19 +136,11 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
         tools = offered_tools(caller)
         attempts = agent_attempts(request, models, tools)
 
-        def open_call(model: config_service_pb2.Model, prompt: PreparedPrompt) -> GenerateCall:
-            timeout = self._timeout(model, prompt, context)
+        def open_call(model: config_service_pb2.Model, prompt: PreparedPrompt) -> ProxyStream:
+            timeout_s = self._timeout(model, prompt, context)
             if self._custom_models.disable_streaming:
-                return WholeAnswer(
-                    self._proxy.Generate(
-                        model_proxy_service_pb2.GenerateRequest(generation=prompt.generation),
-                        timeout=timeout,
-                    )
-                )
-            return self._proxy.StreamGenerate(
-                model_proxy_service_pb2.StreamGenerateRequest(generation=prompt.generation),
-                timeout=timeout,
-            )
+                return self._proxy.whole_as_stream(prompt.generation, timeout_s=timeout_s)
+            return self._proxy.stream(prompt.generation, timeout_s=timeout_s)
 
         async with aclosing(run_step(attempts, tools, open_call)) as events:
             async for event in events:
@@ -172,14 +157,12 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
     ) -> router_service_pb2.CompleteResponse:
         for number, (model, prompt) in enumerate(attempts, start=1):
             try:
-                response = await self._proxy.Generate(
-                    model_proxy_service_pb2.GenerateRequest(generation=prompt.generation),
-                    timeout=self._timeout(model, prompt, context),
+                response = await self._proxy.generate(
+                    prompt.generation, timeout_s=self._timeout(model, prompt, context)
                 )
-            except grpc.aio.AioRpcError as rpc_error:
-                error = from_rpc_error(rpc_error)
-                if not _should_fall_back(error, number, attempts):
-                    raise error from None
+            except AigwError as error:
+                if not should_fall_back(error, number, len(attempts)):
+                    raise
                 _log.warning("model unavailable; trying fallback", model=model.name)
                 continue
             return router_service_pb2.CompleteResponse(
@@ -214,11 +197,12 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
     def _timeout(
         self, model: config_service_pb2.Model, prompt: PreparedPrompt, context: Context
     ) -> float:
-        """The model's own timeout, else the prompt template's, else the service default."""
+        """The caller's deadline narrowed to this model's own timeout: its limits.timeout, else
+        the prompt template's, else the default (aigw_common/deadlines.py)."""
         limit = model.target.limits.timeout
         model_timeout = limit.ToTimedelta().total_seconds() if limit.ByteSize() else 0.0
         timeout = model_timeout or prompt.timeout_s or self._default_timeout_s
-        return downstream_timeout(context, timeout)
+        return call_timeout(context, timeout) or timeout
 
 
 def _prepared(
@@ -262,7 +246,3 @@ def _merged(
             merged.usage.CopyFrom(chunk.usage)
             break
     return merged
-
-
-def _should_fall_back(error: AigwError, number: int, attempts: list[_Attempt]) -> bool:
-    return should_fall_back(error, number, len(attempts))

@@ -5,6 +5,8 @@ parallel streams, Anthropic's headers and top-level system prompt."""
 from __future__ import annotations
 
 import asyncio
+import http.server
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -296,3 +298,41 @@ async def test_anthropic_plain_prompt_is_one_user_message(
     assert response.text == simulated_text(4)
     assert response.usage.input_tokens == 3
     assert _one(sim)["body"]["messages"] == [{"role": "user", "content": "def add(a, b):"}]
+
+
+async def test_anthropic_answer_in_another_protocol_names_anthropics_api(proxy: Proxy) -> None:
+    # Before the shared provider-errors module, Anthropic borrowed the OpenAI adapter's helper
+    # and reported "not OpenAI-compatible".
+    class NotAnthropic(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            self.send_response(200)
+            self.send_header("content-type", "text/plain")
+            self.send_header("content-length", "5")
+            self.end_headers()
+            self.wfile.write(b"hello")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotAnthropic)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+        generation = pb.Generation(
+            target=common_pb2.ModelTarget(
+                name="claude",
+                platform=common_pb2.PLATFORM_ANTHROPIC,
+                endpoint=endpoint,
+                identifier=ANTHROPIC.model,
+            ),
+            prompt="def add(a, b):",
+        )
+        error = await failure(proxy, generation, streamed=False)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert error.code() == grpc.StatusCode.UNAVAILABLE
+    assert "not Anthropic's Messages API" in details(error)

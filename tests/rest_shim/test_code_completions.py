@@ -260,6 +260,31 @@ async def test_model_coordinates_reach_the_router_when_enabled(
     )
 
 
+async def test_an_endpoint_with_credentials_is_refused_naming_the_callers_field(
+    settings: Settings, router_channel: object, router: RunningRouter
+) -> None:
+    # Before the shared rules the shim and the router passed it on (only stored models
+    # refused credentials in an endpoint).
+    enabled = settings.model_copy(update={"custom_models": CustomModelsSettings(enabled=True)})
+    app = build_app(enabled, router_channel)  # type: ignore[arg-type]
+    body = completion_body(
+        model_provider="litellm",
+        model_name="mistral",
+        model_endpoint="http://user:hunter2@vllm:8000/v1",
+        model_identifier="custom_openai/Mistral-7B",
+    )
+
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://shim"
+    ) as http:
+        response = await http.post("/v2/code/completions", json=body, headers=AUTH_HEADERS)
+
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("model_endpoint must not contain credentials")
+    assert "hunter2" not in response.text
+    assert router.servicer.completions == []
+
+
 async def test_a_family_outside_the_providers_set_is_422(
     client: httpx.AsyncClient, router: RunningRouter
 ) -> None:

@@ -36,6 +36,14 @@ ROUTER_ERRORS = [
         {"detail": "code.file_name is empty"},
     ),
     (errors.ResourceExhausted("too many requests"), 429, {"detail": "too many requests"}),
+    (
+        errors.UpstreamInvalidRequest(
+            "model m at http://10.0.0.5:8000/v1 refused (HTTP 400: too many stop sequences)",
+            metadata={"http_status": "400", "upstream_message": "too many stop sequences"},
+        ),
+        400,
+        {"detail": "too many stop sequences"},
+    ),
     (RuntimeError("db password is hunter2"), 500, {"detail": INTERNAL_ERROR}),
 ]
 

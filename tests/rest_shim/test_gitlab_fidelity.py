@@ -259,5 +259,7 @@ async def test_grpcs_own_errors_never_reach_a_caller(self_hosted: Gateway) -> No
         "/v2/code/generations", json=rails_generation(self_hosted, stream=False), headers=headers
     )
 
-    assert response.status_code == 500
-    assert response.json() == {"detail": "Internal error; see the service log"}
+    assert response.status_code == 429
+    assert response.json() == {
+        "detail": "a service refused the call (RESOURCE_EXHAUSTED); see the service log"
+    }

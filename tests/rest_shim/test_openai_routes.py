@@ -192,6 +192,61 @@ async def test_router_errors_are_openai_error_objects(
     assert "hunter2" not in body["message"]
 
 
+_REFUSED_BY_SERVER = errors.UpstreamInvalidRequest(
+    "model m (identifier x at http://10.0.0.5:8000/v1): the server refused the request "
+    "(HTTP 400: This model's maximum context length is 4096 tokens)",
+    metadata={
+        "http_status": "400",
+        "upstream_message": "This model's maximum context length is 4096 tokens",
+    },
+)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_request_the_model_server_refuses_is_400_in_the_servers_words(
+    client: httpx.AsyncClient, router: RunningRouter, stream: bool
+) -> None:
+    router.fail_with(_REFUSED_BY_SERVER)
+
+    response = await client.post("/v1/chat/completions", json=_chat(stream=stream), headers=BEARER)
+
+    assert response.status_code == 400
+    assert response.json()["error"] == {
+        "message": "This model's maximum context length is 4096 tokens",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": None,
+    }
+    assert "10.0.0.5" not in response.text
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        errors.UpstreamTimeout("slow"),
+        errors.FeatureUnavailable("duo_chat is disabled"),
+        _REFUSED_BY_SERVER,
+    ],
+    ids=["timeout", "feature unavailable", "refused by the server"],
+)
+async def test_an_error_mid_stream_is_the_same_object_as_before_the_stream(
+    client: httpx.AsyncClient, router: RunningRouter, error: errors.AigwError
+) -> None:
+    # Mid-stream errors used to be a fixed server_error whatever the failure.
+    router.fail_with(error)
+    whole = await client.post("/v1/chat/completions", json=_chat(), headers=BEARER)
+    router.fail_with(error, after_chunks=1)
+    streamed = await client.post("/v1/chat/completions", json=_chat(stream=True), headers=BEARER)
+
+    in_stream = _events(streamed.text)[-1]["error"]
+    expected = whole.json()["error"]
+    if expected["message"].startswith("Inference failed"):
+        # Each answer names its own request id.
+        in_stream["message"] = in_stream["message"].split(" (")[0]
+        expected["message"] = expected["message"].split(" (")[0]
+    assert in_stream == expected
+
+
 @pytest.mark.parametrize(
     ("body", "param"),
     [

@@ -19,7 +19,7 @@ from httpx_sse import SSEError, aconnect_sse
 
 from aigw.common.v1 import common_pb2
 from aigw_common.errors import FailedPrecondition
-from model_proxy_svc.clients import HttpClients
+from model_proxy_svc.clients import HttpClients, request_id_header
 from model_proxy_svc.providers.anthropic_errors import error_event, status_error
 from model_proxy_svc.providers.base import (
     Chunk,
@@ -29,12 +29,12 @@ from model_proxy_svc.providers.base import (
     Upstream,
     Usage,
 )
-from model_proxy_svc.providers.openai_compatible import request_id_header
-from model_proxy_svc.providers.openai_errors import protocol_error, transport_error
+from model_proxy_svc.providers.upstream_errors import protocol_error, transport_error
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
 _PATH = "/v1/messages"
+PROTOCOL = "Anthropic's Messages API"
 _FINISH_REASONS: dict[str, FinishReason] = {
     "end_turn": common_pb2.FINISH_REASON_STOP,
     "stop_sequence": common_pb2.FINISH_REASON_STOP,
@@ -78,7 +78,7 @@ class AnthropicProvider:
         except httpx.HTTPError as error:
             raise transport_error(error, upstream) from None
         except SSEError as error:
-            raise protocol_error(upstream, str(error)) from None
+            raise protocol_error(upstream, str(error), protocol=PROTOCOL) from None
 
     async def generate(self, request: GenerationRequest) -> Completion:
         upstream = request.upstream
@@ -97,9 +97,9 @@ class AnthropicProvider:
         try:
             payload = response.json()
         except ValueError:
-            raise protocol_error(upstream, "the body is not JSON") from None
+            raise protocol_error(upstream, "the body is not JSON", protocol=PROTOCOL) from None
         if not isinstance(payload, dict):
-            raise protocol_error(upstream, "the body is not a JSON object")
+            raise protocol_error(upstream, "the body is not a JSON object", protocol=PROTOCOL)
         content = payload.get("content")
         blocks = content if isinstance(content, list) else []
         text = "".join(
@@ -142,9 +142,13 @@ class _StreamState:
         try:
             payload = json.loads(data)
         except ValueError:
-            raise protocol_error(self._upstream, f"a {kind} event is not JSON") from None
+            raise protocol_error(
+                self._upstream, f"a {kind} event is not JSON", protocol=PROTOCOL
+            ) from None
         if not isinstance(payload, dict):
-            raise protocol_error(self._upstream, f"a {kind} event is not a JSON object")
+            raise protocol_error(
+                self._upstream, f"a {kind} event is not a JSON object", protocol=PROTOCOL
+            )
         if kind == "error":
             raise error_event(payload, self._upstream)
         if kind == "message_start":
@@ -172,7 +176,9 @@ class _StreamState:
 
     def last(self) -> Chunk:
         if not self.done:
-            raise protocol_error(self._upstream, "the stream ended before message_stop")
+            raise protocol_error(
+                self._upstream, "the stream ended before message_stop", protocol=PROTOCOL
+            )
         return Chunk("", self._finish, _usage(self._input_tokens, self._output_tokens))
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from aigw_common.errors import UpstreamError, UpstreamRejected, UpstreamUnavailable
 from model_proxy_svc.providers.base import Upstream
-from model_proxy_svc.providers.openai_errors import clean, metadata_of
+from model_proxy_svc.providers.upstream_errors import clean, metadata_of
 from model_proxy_svc.retries import (
     RETRYABLE_SERVER_STATUSES,
     RetryableUpstreamError,

@@ -16,13 +16,11 @@ from urllib.parse import quote, urlencode
 import httpx
 
 from aigw_common.errors import FailedPrecondition, UpstreamError, UpstreamRejected
+from model_proxy_svc.clients import request_id_header
 from model_proxy_svc.providers.base import AzureTarget, GenerationRequest, Upstream
-from model_proxy_svc.providers.openai_compatible import (
-    OpenAICompatibleProvider,
-    request_body,
-    request_id_header,
-)
-from model_proxy_svc.providers.openai_errors import clean, error_detail, metadata_of
+from model_proxy_svc.providers.openai_compatible import OpenAICompatibleProvider, request_body
+from model_proxy_svc.providers.openai_errors import error_detail
+from model_proxy_svc.providers.upstream_errors import clean, metadata_of
 
 
 def _options(upstream: Upstream) -> AzureTarget:

@@ -18,7 +18,7 @@ from aigw_common.errors import (
     UpstreamUnavailable,
 )
 from model_proxy_svc.providers.base import Upstream
-from model_proxy_svc.providers.openai_errors import clean, metadata_of
+from model_proxy_svc.providers.upstream_errors import clean, metadata_of
 from model_proxy_svc.retries import RetryableUpstreamError, retry_after_s
 
 # Codes a later attempt may not meet (boto3's own transient and throttling lists).

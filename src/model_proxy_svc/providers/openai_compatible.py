@@ -16,8 +16,7 @@ from httpx_sse import SSEError, aconnect_sse
 
 from aigw.common.v1 import common_pb2
 from aigw_common.errors import UpstreamError
-from aigw_common.request_context import request_id_var
-from model_proxy_svc.clients import HttpClients
+from model_proxy_svc.clients import HttpClients, request_id_header
 from model_proxy_svc.providers.base import (
     Chunk,
     Completion,
@@ -26,12 +25,8 @@ from model_proxy_svc.providers.base import (
     Upstream,
     Usage,
 )
-from model_proxy_svc.providers.openai_errors import (
-    protocol_error,
-    status_error,
-    stream_error,
-    transport_error,
-)
+from model_proxy_svc.providers.openai_errors import status_error, stream_error
+from model_proxy_svc.providers.upstream_errors import protocol_error, transport_error
 
 _FINISH_REASONS: dict[str, FinishReason] = {
     "stop": common_pb2.FINISH_REASON_STOP,
@@ -225,12 +220,6 @@ def request_body(
     if stream:
         body["stream_options"] = {"include_usage": True}
     return path, body
-
-
-def request_id_header() -> dict[str, str]:
-    """The correlation id, as `X-Request-Id`, so it shows in the model server's own logs."""
-    request_id = request_id_var.get()
-    return {"X-Request-Id": request_id} if request_id else {}
 
 
 def _choice_text(choice: dict[str, Any]) -> str:

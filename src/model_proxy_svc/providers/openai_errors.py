@@ -1,8 +1,8 @@
 """Upstream failures of OpenAI-style servers as domain errors a person can act on.
 
-Each message names the model, its identifier and endpoint, and what the server said; never the
-API key. Both vLLM error shapes are understood: flat `{"object":"error","message":..}` (0.6.4)
-and nested `{"error":{"message":..}}` (>= 0.10.1).
+Each message names the model, its identifier and endpoint, and what the server said (see
+upstream_errors.py); never the API key. Both vLLM error shapes are understood: flat
+`{"object":"error","message":..}` (0.6.4) and nested `{"error":{"message":..}}` (>= 0.10.1).
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
-
 from aigw_common.errors import (
     UpstreamError,
     UpstreamRejected,
@@ -20,13 +18,12 @@ from aigw_common.errors import (
     UpstreamUnavailable,
 )
 from model_proxy_svc.providers.base import Upstream
+from model_proxy_svc.providers.upstream_errors import clean, metadata_of
 from model_proxy_svc.retries import (
     RETRYABLE_SERVER_STATUSES,
     RetryableUpstreamError,
     retry_after_s,
 )
-
-_MAX_DETAIL = 300
 
 
 def error_detail(payload: Any) -> str | None:
@@ -39,22 +36,6 @@ def error_detail(payload: Any) -> str | None:
     error = inner if isinstance(inner, dict) else payload
     message = error.get("message")
     return message if isinstance(message, str) else None
-
-
-def metadata_of(upstream: Upstream, **extra: str) -> dict[str, str]:
-    return {
-        "model": upstream.model_name,
-        "identifier": upstream.identifier,
-        "endpoint": upstream.display_endpoint,
-        **extra,
-    }
-
-
-def clean(detail: str, upstream: Upstream) -> str:
-    if upstream.api_key:
-        detail = detail.replace(upstream.api_key, "[redacted]")
-    detail = " ".join(detail.split())
-    return detail if len(detail) <= _MAX_DETAIL else detail[:_MAX_DETAIL] + "..."
 
 
 def status_error(
@@ -135,50 +116,3 @@ def stream_error(payload: dict[str, Any], upstream: Upstream) -> UpstreamError:
     if isinstance(code, int) and 400 <= code < 500 and code != 429:
         return UpstreamRejected(message, metadata=metadata)
     return UpstreamUnavailable(message, metadata=metadata)
-
-
-def protocol_error(upstream: Upstream, what: str) -> UpstreamUnavailable:
-    """The server answered something that is not the OpenAI protocol."""
-    return UpstreamUnavailable(
-        f"{upstream.describe()}: the server's answer is not OpenAI-compatible: {what}",
-        metadata=metadata_of(upstream),
-    )
-
-
-def transport_error(error: httpx.HTTPError, upstream: Upstream) -> UpstreamError:
-    """The domain error for a failure below HTTP status: connect, timeout, broken stream."""
-    subject = upstream.describe()
-    metadata = metadata_of(upstream)
-    reason = clean(str(error) or type(error).__name__, upstream)
-    if isinstance(error, httpx.ConnectTimeout):
-        return RetryableUpstreamError(
-            f"{subject}: cannot connect to the server (connect timed out); check the endpoint "
-            "and that the server is running",
-            metadata=metadata,
-        )
-    if isinstance(error, httpx.ConnectError):
-        return RetryableUpstreamError(
-            f"{subject}: cannot connect to the server ({reason}); check the endpoint and that "
-            "the server is running",
-            metadata=metadata,
-        )
-    if isinstance(error, httpx.ReadError | httpx.WriteError | httpx.RemoteProtocolError):
-        # Typically a kept-alive connection the server closed as we reused it. Retried like a
-        # failed connect (the OpenAI SDK does the same), and only ever before the first token.
-        return RetryableUpstreamError(
-            f"{subject}: the connection to the server failed ({reason})", metadata=metadata
-        )
-    if isinstance(error, httpx.PoolTimeout):
-        return UpstreamUnavailable(
-            f"{subject}: every connection to the server is busy; raise "
-            "AIGW_MODEL_PROXY__MAX_CONNECTIONS_PER_ENDPOINT or lower the load",
-            metadata=metadata,
-        )
-    if isinstance(error, httpx.TimeoutException):
-        return UpstreamTimeout(
-            f"{subject}: the server stopped answering for {upstream.timeout_s:g} s",
-            metadata=metadata,
-        )
-    return UpstreamUnavailable(
-        f"{subject}: the connection to the server failed ({reason})", metadata=metadata
-    )

@@ -9,10 +9,10 @@ and upstream details stay in the log; the message gives the request id to find t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-import grpc
 import structlog
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -20,9 +20,17 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
 from aigw_common import errors
-from aigw_common.grpc_errors import from_rpc_error
 from aigw_common.request_context import request_id_var
-from rest_shim.errors import INFERENCE_FAILED, INTERNAL_ERROR, is_internal, validation_detail
+from rest_shim.errors import (
+    INFERENCE_FAILED,
+    INTERNAL_ERROR,
+    Answer,
+    Words,
+    log_answer,
+    row_for,
+    servers_words,
+    validation_detail,
+)
 
 _log = structlog.get_logger(__name__)
 
@@ -35,6 +43,51 @@ _PARAMS = {
 }
 
 
+def _with_request_id(words: str) -> Words:
+    # The request id finds the detail in the log.
+    return lambda _: f"{words} (request id {request_id_var.get()})"
+
+
+@dataclass(frozen=True)
+class OpenAIAnswer(Answer):
+    """A row of the table, with OpenAI's error `type` and `code`."""
+
+    kind: str = "invalid_request_error"
+    code: str | None = None
+    # Whether `param` names the request field the error is about.
+    names_param: bool = True
+
+
+_SERVER_ERROR = "server_error"
+OPENAI_ERRORS: Mapping[type[errors.AigwError], OpenAIAnswer] = {
+    errors.AigwError: OpenAIAnswer(
+        500, _with_request_id(INTERNAL_ERROR), _SERVER_ERROR, names_param=False
+    ),
+    errors.InvalidArgument: OpenAIAnswer(400),
+    errors.Unauthenticated: OpenAIAnswer(401, code="invalid_api_key"),
+    errors.PermissionDenied: OpenAIAnswer(
+        403, kind="permission_error", code="insufficient_permissions"
+    ),
+    errors.NotFound: OpenAIAnswer(404, code="model_not_found"),
+    errors.AlreadyExists: OpenAIAnswer(409),
+    errors.FailedPrecondition: OpenAIAnswer(400),
+    errors.FeatureUnavailable: OpenAIAnswer(503, kind=_SERVER_ERROR, code="feature_unavailable"),
+    errors.Aborted: OpenAIAnswer(409),
+    errors.ResourceExhausted: OpenAIAnswer(
+        429, kind="rate_limit_error", code="rate_limit_exceeded"
+    ),
+    errors.Cancelled: OpenAIAnswer(499),
+    errors.UpstreamError: OpenAIAnswer(
+        503, _with_request_id(INFERENCE_FAILED), _SERVER_ERROR, names_param=False
+    ),
+    errors.UpstreamTimeout: OpenAIAnswer(
+        504, _with_request_id(INFERENCE_FAILED), _SERVER_ERROR, "timeout", names_param=False
+    ),
+    # As if the caller had sent the request to the model server itself (vLLM answers 400).
+    errors.UpstreamInvalidRequest: OpenAIAnswer(400, servers_words, names_param=False),
+}
+
+
 def error_body(
     message: str, kind: str, *, param: str | None = None, code: str | None = None
 ) -> dict[str, Any]:
@@ -42,16 +95,17 @@ def error_body(
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
 
+def error_payload(error: errors.AigwError) -> tuple[int, dict[str, Any]]:
+    """The status and OpenAI error object for `error`, in an HTTP answer or inside a stream."""
+    row = row_for(OPENAI_ERRORS, error)
+    param = _param(error.field) if row.names_param else None
+    return row.status, error_body(row.words(error), row.kind, param=param, code=row.code)
+
+
 def error_response(error: errors.AigwError) -> JSONResponse:
     """The OpenAI-shaped answer for a domain error."""
-    status, kind, code = _classify(error)
-    if isinstance(error, errors.UpstreamError) or status == 500:
-        _log.warning("request failed", status=status, reason=error.reason, error=error.message)
-        generic = INFERENCE_FAILED if status != 500 else INTERNAL_ERROR
-        message = f"{generic} (request id {request_id_var.get()})"
-        return JSONResponse(error_body(message, kind, code=code), status_code=status)
-    _log.info("request refused", status=status, reason=error.reason, error=error.message)
-    body = error_body(error.message, kind, param=_param(error.field), code=code)
+    status, body = error_payload(error)
+    log_answer(error, status)
     return JSONResponse(body, status_code=status)
 
 
@@ -78,34 +132,8 @@ class OpenAIRoute(APIRoute):
                 return validation_response(error.errors())
             except errors.AigwError as error:
                 return error_response(error)
-            except grpc.aio.AioRpcError as error:
-                return error_response(from_rpc_error(error))
 
         return handle
-
-
-def _classify(error: errors.AigwError) -> tuple[int, str, str | None]:
-    if is_internal(error):
-        return 500, "server_error", None
-    if isinstance(error, errors.Unauthenticated):
-        return 401, "invalid_request_error", "invalid_api_key"
-    if isinstance(error, errors.PermissionDenied):
-        return 403, "permission_error", "insufficient_permissions"
-    if isinstance(error, errors.NotFound):
-        return 404, "invalid_request_error", "model_not_found"
-    if isinstance(error, errors.ResourceExhausted):
-        return 429, "rate_limit_error", "rate_limit_exceeded"
-    if isinstance(error, errors.FeatureUnavailable):
-        return 503, "server_error", "feature_unavailable"
-    if isinstance(error, errors.UpstreamTimeout):
-        return 504, "server_error", "timeout"
-    if isinstance(error, errors.UpstreamError):
-        return 503, "server_error", None
-    if isinstance(error, errors.InvalidArgument | errors.FailedPrecondition):
-        return 400, "invalid_request_error", None
-    if error.http_status < 500:
-        return error.http_status, "invalid_request_error", None
-    return 500, "server_error", None
 
 
 def _param(field: str | None) -> str | None:

@@ -8,7 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-MAX_STOP_SEQUENCES = 16
+from aigw_common.request_rules import MAX_STOP_SEQUENCES
+
 FEATURE_PREFIX = "feature:"
 
 _ModelName = Annotated[str, StringConstraints(min_length=1, max_length=255)]

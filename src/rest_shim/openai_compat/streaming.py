@@ -13,18 +13,18 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import grpc
-import structlog
 from sse_starlette import ServerSentEvent
 from starlette.responses import StreamingResponse
 
 from aigw.common.v1 import common_pb2
-from aigw_common.grpc_errors import from_rpc_error
-from aigw_common.request_context import request_id_var
-from rest_shim.errors import INFERENCE_FAILED
-from rest_shim.streaming import TEXT_STREAM_MEDIA_TYPE, CancellingStreamingResponse, RouterStream
-
-_log = structlog.get_logger(__name__)
+from aigw_common.errors import AigwError
+from rest_shim.openai_compat.errors import error_payload
+from rest_shim.streaming import (
+    TEXT_STREAM_MEDIA_TYPE,
+    CancellingStreamingResponse,
+    RouterStream,
+    log_stream_failure,
+)
 
 _DONE = ServerSentEvent(data="[DONE]", sep="\n").encode()
 _FINISH_REASONS = {
@@ -87,11 +87,9 @@ async def _events(stream: RouterStream, shape: StreamShape) -> AsyncIterator[byt
         if shape.include_usage:
             yield _event(shape, [], usage=usage_body(usage))
         yield _DONE
-    except grpc.aio.AioRpcError as rpc_error:
-        error = from_rpc_error(rpc_error)
-        _log.warning("stream failed", reason=error.reason, error=error.message)
-        message = f"{INFERENCE_FAILED} (request id {request_id_var.get()})"
-        body = {"error": {"message": message, "type": "server_error", "param": None, "code": None}}
+    except AigwError as error:
+        log_stream_failure(error)
+        _, body = error_payload(error)
         yield _encode(body)
     finally:
         stream.cancel()

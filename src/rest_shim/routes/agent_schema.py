@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rest_shim.routes.prompts import PromptModelMetadata
+from rest_shim.routes.prompts_schema import PromptModelMetadata
 
 ContextCategory = Literal[
     "file",

@@ -14,7 +14,6 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any
 
-import grpc
 import structlog
 from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -24,20 +23,18 @@ from aigw.common.v1 import common_pb2
 from aigw.router.v1 import router_service_pb2
 from aigw_common.errors import (
     AigwError,
-    FeatureUnavailable,
     InvalidArgument,
     PermissionDenied,
     ResourceExhausted,
     Unauthenticated,
     UpstreamUnavailable,
 )
-from aigw_common.grpc_errors import from_rpc_error
 from rest_shim.dependencies import AppSettings, Router
-from rest_shim.errors import INFERENCE_FAILED, router_error
+from rest_shim.errors import gitlab_words
 from rest_shim.model_coordinates import custom_model
-from rest_shim.router_client import AgentCall, forwarded_metadata
+from rest_shim.router_client import AgentStream, forwarded_metadata
 from rest_shim.routes.agent_schema import AgentMessage, AgentRequest, ScratchpadStep, ToolAction
-from rest_shim.streaming import CancellingStreamingResponse
+from rest_shim.streaming import CancellingStreamingResponse, log_stream_failure
 
 FEATURE = "duo_chat"
 NDJSON_MEDIA_TYPE = "application/x-ndjson; charset=utf-8"
@@ -66,21 +63,21 @@ async def agent(
     payload: AgentRequest, request: Request, settings: AppSettings, client: Router
 ) -> Response:
     """The agent's next move for the conversation's last user message, as NDJSON events."""
-    call = client.agent(_agent_request(payload, request, settings), forwarded_metadata(request))
+    agent_request = _agent_request(payload, request, settings)
     try:
-        first = await call.read()
-    except grpc.aio.AioRpcError as rpc_error:
-        call.cancel()
-        error = router_error(rpc_error, forbidden=_forbidden)
-        if isinstance(error, InvalidArgument):
-            raise _validation_error(error) from None
-        if isinstance(error, _HTTP_ERRORS):
-            raise error from None
+        stream, first = await client.open_agent(
+            agent_request, forwarded_metadata(request), forbidden=_forbidden
+        )
+    except InvalidArgument as error:
+        raise _validation_error(error) from None
+    except _HTTP_ERRORS:
+        raise
+    except AigwError as error:
         _log.warning("chat failed before its answer", reason=error.reason, error=error.message)
         return StreamingResponse(_once(_error_event(error)), media_type=NDJSON_MEDIA_TYPE)
-    if not isinstance(first, router_service_pb2.StreamAgentResponse):  # grpc.aio.EOF
+    if first is None:
         return StreamingResponse(_once(b""), media_type=NDJSON_MEDIA_TYPE)
-    return CancellingStreamingResponse(call, _lines(first, call), NDJSON_MEDIA_TYPE)
+    return CancellingStreamingResponse(stream, _lines(first, stream), NDJSON_MEDIA_TYPE)
 
 
 def _agent_request(
@@ -172,21 +169,18 @@ _FIELD_PARTS = re.compile(r"[A-Za-z_]+|\d+")
 
 
 async def _lines(
-    first: router_service_pb2.StreamAgentResponse, call: AgentCall
+    first: router_service_pb2.StreamAgentResponse, stream: AgentStream
 ) -> AsyncIterator[bytes]:
     model = first.served_by.model or FEATURE
     try:
-        event: object = first
-        # read() only: gRPC refuses to mix it with iterating the call.
-        while isinstance(event, router_service_pb2.StreamAgentResponse):
+        yield _event_line(first, model)
+        async for event in stream.events():
             yield _event_line(event, model)
-            event = await call.read()
-    except grpc.aio.AioRpcError as rpc_error:
-        error = from_rpc_error(rpc_error)
-        _log.warning("chat stream failed", reason=error.reason, error=error.message)
+    except AigwError as error:
+        log_stream_failure(error)
         yield _error_event(error)
     finally:
-        call.cancel()
+        stream.cancel()
 
 
 def _event_line(event: router_service_pb2.StreamAgentResponse, model: str) -> bytes:
@@ -211,9 +205,11 @@ def _event_line(event: router_service_pb2.StreamAgentResponse, model: str) -> by
 
 
 def _error_event(error: AigwError) -> bytes:
-    # The router's own failures; details stay in the log, operator settings are the caller's.
-    message = error.message if isinstance(error, FeatureUnavailable) else INFERENCE_FAILED
-    return _event("error", {"message": message, "retryable": isinstance(error, _RETRYABLE)})
+    # The router's own failures (its model failures arrive as events), in the words GitLab's
+    # error table gives them: details stay in the log.
+    return _event(
+        "error", {"message": gitlab_words(error), "retryable": isinstance(error, _RETRYABLE)}
+    )
 
 
 def _event(kind: str, data: dict[str, Any]) -> bytes:

@@ -10,7 +10,7 @@ from aigw.router.v1 import router_service_pb2
 from rest_shim.dependencies import AppSettings, Router
 from rest_shim.model_coordinates import custom_model
 from rest_shim.router_client import forwarded_metadata
-from rest_shim.routes.code_completions import code_context, suggestions_response
+from rest_shim.routes.suggestions import code_context, on_next_line, suggestions_response
 from rest_shim.routes.suggestions_schema import (
     GenerationsRequest,
     PromptMessage,
@@ -63,13 +63,6 @@ async def generations(
         answer, completion.code.language or _language(payload), payload.context
     )
 
-
-def on_next_line(content_above_cursor: str, text: str) -> str:
-    """`text` starting on a new line when the cursor's line is not empty, as GitLab's gateway
-    answers a whole (not streamed) generation: the IDE inserts the block below that line."""
-    if text and not content_above_cursor.endswith("\n") and not text.startswith("\n"):
-        return "\n" + text
-    return text
 
 
 def _message(message: PromptMessage) -> common_pb2.Message:

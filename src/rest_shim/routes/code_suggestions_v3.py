@@ -16,16 +16,15 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import grpc
 from fastapi import APIRouter, Request, Response
 from sse_starlette import ServerSentEvent
 
 from aigw.router.v1 import router_service_pb2
-from aigw_common.errors import InvalidArgument
+from aigw_common.errors import AigwError, InvalidArgument
 from aigw_common.languages import language_of
 from rest_shim.dependencies import Router
 from rest_shim.router_client import forwarded_metadata
-from rest_shim.routes.code_completions import platform_name
+from rest_shim.routes.served_by import platform_name
 from rest_shim.routes.v3_schema import (
     CodeEditorCompletion,
     CodeEditorGeneration,
@@ -125,7 +124,7 @@ async def _sse_events(stream: RouterStream) -> AsyncIterator[bytes]:
                 delta = {"choices": [{"delta": {"content": chunk.text}, "index": 0}]}
                 yield _sse("content_chunk", delta)
         yield _sse("stream_end", None)
-    except grpc.aio.AioRpcError as error:
+    except AigwError as error:
         # No stream_end: the client sees the answer end unfinished.
         log_stream_failure(error)
     finally:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import grpc
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from aigw_common.errors import AigwError
 from rest_shim.dependencies import AppSettings, Router
 
 AUTH_BYPASS_WARNING = (
@@ -28,8 +28,8 @@ async def ready(settings: AppSettings, client: Router) -> JSONResponse:
     try:
         serving = await client.serving()
         problem = None if serving else "router is not serving"
-    except grpc.aio.AioRpcError as error:
-        problem = f"router health check failed: {error.code().name}"
+    except AigwError as error:
+        problem = f"router health check failed: {error.grpc_code.name}"
     body: dict[str, str] = {"status": "ready"} if problem is None else {"detail": problem}
     if settings.auth.bypass_external:
         body["warning"] = AUTH_BYPASS_WARNING

@@ -6,20 +6,20 @@ from __future__ import annotations
 
 import http.client
 import re
-from typing import Annotated, Any
+from typing import Annotated
 
 import structlog
 from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import JSONResponse
 from google.protobuf import struct_pb2
-from pydantic import AnyUrl, BaseModel, ConfigDict, StringConstraints, UrlConstraints
 
 from aigw.router.v1 import router_service_pb2
 from aigw_common.errors import AigwError, InvalidArgument, UpstreamError
 from rest_shim.dependencies import AppSettings, Router
 from rest_shim.errors import error_response
-from rest_shim.model_coordinates import FieldNames, ModelCoordinates, custom_model
+from rest_shim.model_coordinates import custom_model
 from rest_shim.router_client import forwarded_metadata
+from rest_shim.routes.prompts_schema import PromptRequest
 from rest_shim.streaming import text_stream_response
 
 INVALID_VERSION_CONSTRAINT = "Invalid version constraint"
@@ -30,46 +30,10 @@ INVALID_VERSION_CONSTRAINT = "Invalid version constraint"
 _VERSION = r"\d+(?:\.(?:\d+|\*)){0,2}(?:-?[0-9A-Za-z]+(?:\.[0-9A-Za-z]+)*)?"
 _ONE = rf"(?:\^|~=|~|>=|<=|>|<|==|=|!=)?\s*{_VERSION}"
 _CONSTRAINT = re.compile(rf"\s*(?:\*|{_ONE}(?:\s*(?:,|\|\||\s)\s*{_ONE})*)\s*")
-_FIELD_NAMES = FieldNames(
-    family="model_metadata.name",
-    endpoint="model_metadata.endpoint",
-    api_key="model_metadata.api_key",
-    identifier="model_metadata.identifier",
-)
+
 
 router = APIRouter(tags=["prompts"])
 _log = structlog.get_logger(__name__)
-
-
-class PromptModelMetadata(BaseModel):
-    """GitLab's `model_metadata`: the self-hosted model that should answer."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    provider: Annotated[str, StringConstraints(max_length=255)]
-    name: Annotated[str, StringConstraints(max_length=255)]
-    endpoint: Annotated[AnyUrl, UrlConstraints(max_length=255)] | None = None
-    api_key: Annotated[str, StringConstraints(max_length=2000)] | None = None
-    identifier: Annotated[str, StringConstraints(max_length=1000)] | None = None
-
-    @property
-    def coordinates(self) -> ModelCoordinates:
-        return ModelCoordinates(
-            family=self.name,
-            endpoint=str(self.endpoint) if self.endpoint is not None else None,
-            api_key=self.api_key,
-            identifier=self.identifier,
-            names=_FIELD_NAMES,
-        )
-
-
-class PromptRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    inputs: dict[str, Any]
-    prompt_version: Annotated[str, StringConstraints(max_length=100)] | None = None
-    stream: bool | None = False
-    model_metadata: PromptModelMetadata | None = None
 
 
 @router.post("/v1/prompts/{prompt_id:path}", response_model=str)

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from aigw.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
+from aigw_common.errors import AigwError
 from aigw_common.grpc_errors import from_rpc_error
 from rest_shim.router_client import forwarded_metadata
 
@@ -38,12 +39,15 @@ class AuthClient:
     async def issue_user_access_token(
         self, global_user_id: str, metadata: grpc.aio.Metadata
     ) -> auth_service_pb2.IssueUserAccessTokenResponse:
-        """Raises grpc.aio.AioRpcError when auth_svc refuses or cannot be reached."""
-        return await self._stub.IssueUserAccessToken(
-            auth_service_pb2.IssueUserAccessTokenRequest(global_user_id=global_user_id),
-            metadata=metadata,
-            timeout=ISSUE_TIMEOUT_S,
-        )
+        """Raises the domain error when auth_svc refuses or cannot be reached."""
+        try:
+            return await self._stub.IssueUserAccessToken(
+                auth_service_pb2.IssueUserAccessTokenRequest(global_user_id=global_user_id),
+                metadata=metadata,
+                timeout=ISSUE_TIMEOUT_S,
+            )
+        except grpc.aio.AioRpcError as error:
+            raise from_rpc_error(error) from None
 
 
 def _auth(request: Request) -> AuthClient:
@@ -67,9 +71,8 @@ async def user_access_token(request: Request, auth: Auth) -> UserAccessToken | J
     global_user_id = request.headers.get(GLOBAL_USER_ID_HEADER, "")
     try:
         issued = await auth.issue_user_access_token(global_user_id, forwarded_metadata(request))
-    except grpc.aio.AioRpcError as rpc_error:
-        error = from_rpc_error(rpc_error)
+    except AigwError as error:
         if error.reason == GENERATION_FAILED_REASON:
             return JSONResponse({"detail": GENERATION_FAILED}, status_code=500)
-        raise error from None
+        raise
     return UserAccessToken(token=issued.token, expires_at=issued.expires_at.seconds)

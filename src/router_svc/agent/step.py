@@ -7,18 +7,16 @@ the caller has usually started its answer by then (GitLab's /v2/chat/agent sends
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
-from typing import Protocol
 
-import grpc
 import structlog
 
 from aigw.config.v1 import config_service_pb2
 from aigw.modelproxy.v1 import model_proxy_service_pb2
 from aigw.router.v1 import router_service_pb2
-from aigw_common.errors import InvalidArgument
-from aigw_common.grpc_errors import from_rpc_error
+from aigw_common.errors import AigwError, InvalidArgument
 from aigw_prompts import PreparedPrompt, UnknownPrompt, agent_families, prepare_agent
 from router_svc.agent.failures import agent_error
 from router_svc.agent.parser import Event, ReactParser
@@ -27,39 +25,10 @@ from router_svc.attempts import served_by, should_fall_back
 
 _log = structlog.get_logger(__name__)
 
-Chunk = model_proxy_service_pb2.StreamGenerateResponse
-
-
-class GenerateCall(Protocol):
-    """A started proxy call: its chunks, and how to stop it."""
-
-    def __aiter__(self) -> AsyncIterator[Chunk]: ...
-
-    def cancel(self) -> bool: ...
-
-
+# The proxy's answer for one attempt (model_proxy_client.py): closing it cancels the call.
+ProxyStream = AsyncGenerator[model_proxy_service_pb2.StreamGenerateResponse, None]
 # Starts the proxy call for one attempt (the servicer knows the timeouts).
-OpenCall = Callable[[config_service_pb2.Model, PreparedPrompt], GenerateCall]
-
-
-class WholeAnswer:
-    """A proxy Generate call as a one-chunk stream, for model servers whose streaming is broken
-    (AIGW_CUSTOM_MODELS__DISABLE_STREAMING)."""
-
-    def __init__(
-        self,
-        call: grpc.aio.UnaryUnaryCall[
-            model_proxy_service_pb2.GenerateRequest, model_proxy_service_pb2.GenerateResponse
-        ],
-    ) -> None:
-        self._call = call
-
-    async def __aiter__(self) -> AsyncIterator[Chunk]:
-        response = await self._call
-        yield Chunk(text=response.text, finish_reason=response.finish_reason, usage=response.usage)
-
-    def cancel(self) -> bool:
-        return self._call.cancel()
+OpenCall = Callable[[config_service_pb2.Model, PreparedPrompt], ProxyStream]
 
 
 @dataclass(frozen=True)
@@ -74,7 +43,8 @@ def agent_attempts(
     tools: Sequence[ToolDefinition],
 ) -> list[Attempt]:
     """The model request for each model in turn; InvalidArgument when a model's family has no
-    agent prompt."""
+    agent prompt (only a model described in the request can: config_svc assigns duo_chat to
+    chat-capable families only, and each has one)."""
     attempts = []
     for model in models:
         try:
@@ -87,6 +57,11 @@ def agent_attempts(
                 metadata={"model": model.name, "family": model.family},
             ) from None
         prompt.generation.target.CopyFrom(model.target)
+        # The prompt's 4096 is a default; the operator's limit for the model wins.
+        limit = model.target.limits.max_output_tokens
+        parameters = prompt.generation.parameters
+        if 0 < limit < parameters.max_tokens:
+            parameters.max_tokens = limit
         attempts.append(Attempt(model, prompt))
     return attempts
 
@@ -97,33 +72,32 @@ async def run_step(
     """The step's events; the first one names the model that answers."""
     names = frozenset(tool.name for tool in tools)
     for number, attempt in enumerate(attempts, start=1):
-        call = open_call(attempt.model, attempt.prompt)
+        chunks = open_call(attempt.model, attempt.prompt)
         parser = ReactParser(names)
         named = _Namer(attempt.model)
         heard = False  # the model said something: no other model may answer now
         usage: list[Event] = []
         try:
-            async for chunk in call:
-                heard = heard or bool(chunk.text)
-                for event in parser.feed(chunk.text):
-                    yield named(event)
-                if chunk.HasField("usage"):
-                    usage = [Event(usage=chunk.usage)]
-                if parser.stopped:
-                    break  # the model went past its stop sequence: stop it
+            # Closing the stream (also when our caller goes away) cancels the proxy call,
+            # which stops the model.
+            async with aclosing(chunks):
+                async for chunk in chunks:
+                    heard = heard or bool(chunk.text)
+                    for event in parser.feed(chunk.text):
+                        yield named(event)
+                    if chunk.HasField("usage"):
+                        usage = [Event(usage=chunk.usage)]
+                    if parser.stopped:
+                        break  # the model went past its stop sequence: stop it
             for event in [*parser.finish(), *usage]:
                 yield named(event)
             return
-        except grpc.aio.AioRpcError as rpc_error:
-            error = from_rpc_error(rpc_error)
+        except AigwError as error:
             if not heard and should_fall_back(error, number, len(attempts)):
                 _log.warning("model unavailable; trying fallback", model=attempt.model.name)
                 continue
             yield named(Event(error=agent_error(error)))
             return
-        finally:
-            # Also when our caller goes away: cancelling the proxy call stops the model.
-            call.cancel()
 
 
 class _Namer:
