@@ -147,6 +147,12 @@ class FastApiSettings(_Section):
     metrics_port: int = Field(default=8082, ge=0, le=65535)
     docs_url: str | None = None
     openapi_url: str | None = None
+    # The deadline of every completion (streamed or not) the shim asks the router for; each
+    # model's own timeout ends it sooner (aigw_common/deadlines.py).
+    request_timeout_s: float = Field(default=600.0, gt=0)
+    # How long streams still running at shutdown may go on before they are cut (whole
+    # seconds: uvicorn's unit).
+    grace_period_s: int = Field(default=10, ge=0)
 
 
 class MetricsSettings(_Section):

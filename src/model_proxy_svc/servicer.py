@@ -107,7 +107,7 @@ class ModelProxyServicer(pb_grpc.ModelProxyServiceServicer):
             target,
             api_key=api_key,
             settings=self._settings,
-            remaining_s=context.time_remaining(),
+            context=context,
         )
 
 

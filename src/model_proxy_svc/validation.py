@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from google.protobuf import duration_pb2
 
 from aigw.common.v1 import common_pb2
 from aigw.modelproxy.v1 import model_proxy_service_pb2 as pb
+from aigw_common.deadlines import call_timeout
 from aigw_common.request_rules import check_identifier, check_parameters, check_target, invalid
 from aigw_common.settings import ModelProxySettings
 from model_proxy_svc.providers.base import (
@@ -23,13 +25,14 @@ from model_proxy_svc.providers.base import (
     Upstream,
 )
 
+if TYPE_CHECKING:
+    from aigw_common.grpc_types import Context
+
 _ROLES: dict[int, ChatRole] = {
     common_pb2.ROLE_SYSTEM: "system",
     common_pb2.ROLE_USER: "user",
     common_pb2.ROLE_ASSISTANT: "assistant",
 }
-
-_DEADLINE_MARGIN_S = 0.01
 
 
 def upstream_of(
@@ -37,17 +40,18 @@ def upstream_of(
     *,
     api_key: str | None,
     settings: ModelProxySettings,
-    remaining_s: float | None,
+    context: Context | None,
 ) -> Upstream:
     """Where to send a checked target's request: its limits, or the settings' defaults where
-    the model sets none, with the whole-request timeout capped by the caller's remaining time."""
+    the model sets none. The whole exchange ends with the caller's deadline (which the router
+    already narrowed to the model's timeout, a prompt template's included), capped by the
+    model's own limits.timeout; only a caller without a deadline gets the default timeout.
+    Ending just before the caller's clock does closes the upstream with a clear error instead
+    of racing the caller's cancellation, whose second cancel could interrupt httpx while it
+    closes the connection."""
     limits = target.limits
-    model_timeout_s = timeout_s = _seconds(limits.timeout) or settings.default_timeout_s
-    if remaining_s is not None:
-        # Our clock ends the exchange just before the caller's does: the upstream is closed by
-        # us (with a clear error) instead of racing the caller's cancellation, whose second
-        # cancel could interrupt httpx while it closes the connection.
-        timeout_s = max(min(timeout_s, remaining_s - _DEADLINE_MARGIN_S), 0.001)
+    own_timeout_s = _seconds(limits.timeout) or None
+    timeout_s = call_timeout(context, own_timeout_s) or settings.default_timeout_s
     azure = None
     if target.platform == common_pb2.PLATFORM_AZURE_OPENAI:
         options = target.azure
@@ -68,7 +72,7 @@ def upstream_of(
         idle_timeout_s=_seconds(limits.idle_timeout) or settings.idle_timeout_s,
         max_retries=limits.max_retries if limits.HasField("max_retries") else settings.max_retries,
         max_output_tokens=limits.max_output_tokens,
-        model_timeout_s=model_timeout_s,
+        model_timeout_s=own_timeout_s or settings.default_timeout_s,
         azure=azure,
         region=target.bedrock.region,
     )

@@ -36,9 +36,6 @@ from rest_shim.routes import (
     user_access_token,
 )
 
-# Streams still running at shutdown get this long to finish before they are cut.
-_SHUTDOWN_GRACE_S = 10
-
 _log = structlog.get_logger(__name__)
 
 
@@ -58,7 +55,7 @@ def build_app(
             return
         channel = open_channel(settings.router.address, tls=settings.tls)
         auth = open_channel(settings.auth_svc.address, tls=settings.tls)
-        app.state.router = RouterClient(channel)
+        app.state.router = RouterClient(channel, settings.fastapi.request_timeout_s)
         app.state.auth = user_access_token.AuthClient(auth)
         _log.info("router channel opened", target=settings.router.address)
         try:
@@ -77,7 +74,7 @@ def build_app(
     )
     app.state.settings = settings
     if router_channel is not None:
-        app.state.router = RouterClient(router_channel)
+        app.state.router = RouterClient(router_channel, settings.fastapi.request_timeout_s)
     if auth_channel is not None:
         app.state.auth = user_access_token.AuthClient(auth_channel)
     # As GitLab's gateway: any origin may POST (IDE webviews call it directly).
@@ -136,7 +133,7 @@ def main() -> None:
             port=settings.fastapi.api_port,
             log_config=None,
             access_log=False,
-            timeout_graceful_shutdown=_SHUTDOWN_GRACE_S,
+            timeout_graceful_shutdown=settings.fastapi.grace_period_s,
         )
     finally:
         metrics_server.close()

@@ -17,8 +17,6 @@ from aigw_common.errors import AigwError, PermissionDenied
 from aigw_common.grpc_errors import from_rpc_error
 from rest_shim.streaming import RouterStream, open_stream
 
-# GitLab's side gives the gateway 60 s; a whole completion (or stream) must fit in that.
-COMPLETION_TIMEOUT_S = 60.0
 READINESS_TIMEOUT_S = 1.0
 LIST_TIMEOUT_S = 5.0
 
@@ -39,8 +37,11 @@ _METADATA_KEY = re.compile(r"[0-9a-z_.-]+")
 class RouterClient:
     """Calls RouterService and the router's health service over one shared channel."""
 
-    def __init__(self, channel: grpc.aio.Channel) -> None:
+    def __init__(self, channel: grpc.aio.Channel, request_timeout_s: float) -> None:
         self._router = router_service_pb2_grpc.RouterServiceStub(channel)
+        # Where a completion's deadline is set (AIGW_FASTAPI__REQUEST_TIMEOUT_S); gRPC carries
+        # it to the router, which narrows it to the model's own timeout.
+        self._request_timeout_s = request_timeout_s
         # The health stubs' type hints lack the methods, so build the one call we need.
         self._health_check = channel.unary_unary(
             _HEALTH_CHECK_METHOD,
@@ -61,7 +62,7 @@ class RouterClient:
             return await self._router.Complete(
                 router_service_pb2.CompleteRequest(completion=completion),
                 metadata=metadata,
-                timeout=COMPLETION_TIMEOUT_S,
+                timeout=self._request_timeout_s,
             )
         except grpc.aio.AioRpcError as error:
             raise _worded(from_rpc_error(error), forbidden) from None
@@ -107,7 +108,7 @@ class RouterClient:
         return self._router.StreamComplete(
             router_service_pb2.StreamCompleteRequest(completion=completion),
             metadata=metadata,
-            timeout=COMPLETION_TIMEOUT_S,
+            timeout=self._request_timeout_s,
         )
 
     async def open_agent(
@@ -120,7 +121,7 @@ class RouterClient:
         """A started StreamAgent call and its first event (None: the router sent none); raises
         like `complete` when the router fails before that. The caller must cancel the stream
         when done."""
-        call = self._router.StreamAgent(request, metadata=metadata, timeout=COMPLETION_TIMEOUT_S)
+        call = self._router.StreamAgent(request, metadata=metadata, timeout=self._request_timeout_s)
         try:
             first = await call.read()
         except grpc.aio.AioRpcError as error:

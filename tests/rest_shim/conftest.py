@@ -69,6 +69,8 @@ class RouterDouble(router_service_pb2_grpc.RouterServiceServicer):
         # StreamAgent's events; by default `chunks` as final answer deltas, then usage.
         self.agent_events: list[router_service_pb2.StreamAgentResponse] | None = None
         self.metadata: list[dict[str, str]] = []
+        # The time each call had left when it arrived (None: no deadline).
+        self.remaining_s: list[float | None] = []
         self.text = "    return a + b\n"
         self.chunks = ["    return", " a + b", "\n"]
         self.chunk_delay_s = 0.0
@@ -84,6 +86,7 @@ class RouterDouble(router_service_pb2_grpc.RouterServiceServicer):
 
     def _record(self, completion: router_service_pb2.Completion, context: Context) -> None:
         self.completions.append(completion)
+        self.remaining_s.append(context.time_remaining())
         self.metadata.append(
             {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
         )

@@ -377,8 +377,7 @@ async def test_23_a_model_ignoring_stop_leaks_no_invented_observation(gateway: G
     status, events = await ask(gateway, body(gateway))
 
     assert (status, events) == (200, action("issue_reader", "#12", "I need to read the issue."))
-    record = gateway.records()[-1]
-    assert record["disconnected"] or record["completed"]
+    assert model_request(gateway)["stop"] == ["Observation:"]
 
 
 # 03, 32, 34, 35: steps taken so far, and Rails' loop

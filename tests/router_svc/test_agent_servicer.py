@@ -93,3 +93,26 @@ async def test_the_trial_caller_is_offered_every_tool_without_version_checks(
         prompt = stack.simulator.state.recorder.snapshot()[-1]["body"]["messages"][0]["content"]
         assert "[build_reader,epic_reader,issue_reader,merge_request_reader," in prompt
         assert "commit_reader" not in prompt
+
+
+async def test_a_reply_past_its_stop_sequence_stops_the_model(stack: Stack) -> None:
+    await stack.add_model("m", stack.simulator.endpoint, family="mistral")
+    await stack.assign("duo_chat", "m")
+    invented = tuple(f" invented{n}" for n in range(400))
+    stack.simulator.state.script.add(
+        ScriptedReply(
+            chunks=("x\nAction: issue_reader\nAction Input: #1\n", "Observation:", *invented),
+            honour_stop=False,
+        )
+    )
+    stack.simulator.state.config = type(stack.simulator.state.config)(tokens_per_second=50)
+
+    events = await _events(stack, QUESTION, "duo_chat", "ask_issue")
+
+    assert [e.WhichOneof("event") for e in events] == ["action"]
+    assert events[0].action.tool_input == "#1"
+
+    def disconnected() -> bool:
+        return bool(stack.simulator.state.recorder.snapshot()[-1]["disconnected"])
+
+    await eventually(disconnected, timeout_s=3)

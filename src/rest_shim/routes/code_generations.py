@@ -64,7 +64,6 @@ async def generations(
     )
 
 
-
 def _message(message: PromptMessage) -> common_pb2.Message:
     return common_pb2.Message(role=_ROLES[message.role], content=message.content)
 
