@@ -27,14 +27,20 @@ from bench.loadgen import LoadGenerator
 from bench.paths import Paths
 from bench.report import markdown
 from bench.system import BackendSpec, running_bench
+from bench.visible import ANSWERS_FILE, first_visible_text
 
-FIGURES = ("switch", "ttft", "throughput", "tokens", "disconnect", "soak", "peers")
+FIGURES = ("switch", "ttft", "visible", "throughput", "tokens", "disconnect", "soak", "peers")
 
 # Pure overhead; a model at a realistic pace; long answers; slow streams that stay open.
 ZERO = BackendSpec("zero-delay", tokens=16, tokens_per_second=0, first_token_delay_ms=0)
 # A short answer at a realistic pace: first token after 50 ms, then 75 tokens/s (~150 ms).
 REALISTIC = BackendSpec("realistic", tokens=8, tokens_per_second=75, first_token_delay_ms=50)
 LONG = BackendSpec("long", tokens=1_000_000, tokens_per_second=0, first_token_delay_ms=0)
+# Recorded code completions at a GPU-served code model's pace: first chunk after 80 ms, then
+# one every 25 ms (40 tokens/s).
+RECORDED = BackendSpec(
+    "recorded", tokens=16, tokens_per_second=40, first_token_delay_ms=80, answers=ANSWERS_FILE
+)
 # Streams that stay open: one token a second, as long as the caller asks (max_tokens).
 SLOW = BackendSpec("slow", tokens=1_000_000, tokens_per_second=1.0, first_token_delay_ms=50)
 
@@ -49,7 +55,7 @@ async def run(
     result: dict[str, Any] = {"machine": _machine(), "sizes": dataclasses.asdict(sizes)}
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as data_dir:
-        async with running_bench(Path(data_dir), [ZERO, REALISTIC, LONG, slow]) as bench:
+        async with running_bench(Path(data_dir), [ZERO, REALISTIC, RECORDED, LONG, slow]) as bench:
             loadgen = await LoadGenerator.start()
             try:
                 if "switch" in figures:
@@ -71,6 +77,15 @@ async def run(
                                 )
                             )
                         result["ttft"][spec.name] = runs
+                if "visible" in figures:
+                    _progress("first visible text, recorded completions", result, partial)
+                    await bench.use(RECORDED.name)
+                    result["visible"] = await first_visible_text(
+                        bench,
+                        bench.backends[RECORDED.name],
+                        rounds=sizes.visible_rounds,
+                        chunk_s=1 / RECORDED.tokens_per_second,
+                    )
                 if "throughput" in figures:
                     _progress("throughput c=32", result, partial)
                     await bench.use(ZERO.name)

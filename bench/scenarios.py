@@ -39,6 +39,8 @@ class Sizes:
     many_tokens: int = 2_000
     disconnects: int = 100
     switches: int = 10
+    # Each recorded completion, on each GitLab route and direct, this many times.
+    visible_rounds: int = 5
     slow_streams: int = 2_000
     soak_s: float = 30.0
 
@@ -60,6 +62,7 @@ QUICK = Sizes(
     many_tokens=100,
     disconnects=5,
     switches=2,
+    visible_rounds=1,
     slow_streams=20,
     soak_s=3.0,
 )

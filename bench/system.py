@@ -47,6 +47,8 @@ class BackendSpec:
     tokens: int
     tokens_per_second: float
     first_token_delay_ms: float
+    # Recorded answers to stream for the prompts they answer (the simulator's --answers).
+    answers: Path | None = None
 
 
 @dataclass
@@ -78,6 +80,7 @@ async def _start_backend(spec: BackendSpec, port: int) -> Backend:
         str(spec.tokens_per_second),
         "--first-token-delay-ms",
         str(spec.first_token_delay_ms),
+        *(["--answers", str(spec.answers)] if spec.answers else []),
         stderr=asyncio.subprocess.DEVNULL,
     )
     backend = Backend(spec, port, process)

@@ -130,6 +130,7 @@ def _simulator(settings: Settings, args: argparse.Namespace) -> None:
         tokens_per_second=args.tokens_per_second,
         first_token_delay_s=args.first_token_delay_ms / 1000,
         model=args.model,
+        answers_file=args.answers,
     )
     print(
         f"aigw simulator (a development tool, not a model) on http://{args.host}:{args.port} "
@@ -246,6 +247,12 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--tokens", type=int, default=32, help="tokens per answer")
     sim.add_argument("--tokens-per-second", type=float, default=0, help="0: as fast as possible")
     sim.add_argument("--first-token-delay-ms", type=float, default=0)
+    sim.add_argument(
+        "--answers",
+        type=Path,
+        default=None,
+        help="JSON file of recorded code-completion answers to stream for the prompts they answer",
+    )
     sim.add_argument(
         "--model",
         default="aigw-simulator",

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from aigw.common.v1 import common_pb2
+from aigw_common.platforms import PLATFORM_NAMES, PLATFORMS
 
-PLATFORMS = {
-    "openai_compatible": common_pb2.PLATFORM_OPENAI_COMPATIBLE,
-    "azure_openai": common_pb2.PLATFORM_AZURE_OPENAI,
-    "bedrock": common_pb2.PLATFORM_BEDROCK,
-    "anthropic": common_pb2.PLATFORM_ANTHROPIC,
-}
-PLATFORM_NAMES = {value: name for name, value in PLATFORMS.items()}
+__all__ = [
+    "AZURE_APIS",
+    "AZURE_API_NAMES",
+    "AZURE_AUTHS",
+    "AZURE_AUTH_NAMES",
+    "PLATFORMS",
+    "PLATFORM_NAMES",
+]
+
 AZURE_APIS = {"deployments": common_pb2.AZURE_API_DEPLOYMENTS, "v1": common_pb2.AZURE_API_V1}
 AZURE_API_NAMES = {value: name for name, value in AZURE_APIS.items()}
 AZURE_AUTHS = {

@@ -15,7 +15,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
+
+from google.protobuf.message import Message
 
 _T = TypeVar("_T")
 
@@ -42,6 +44,20 @@ async def coalesced(
             yield items[0] if len(items) == 1 else merge(items)
     finally:
         await relay.close()
+
+
+_Chunk = TypeVar("_Chunk", bound=Message)
+
+
+def merged_chunks(chunks: list[_Chunk]) -> _Chunk:
+    """Consecutive chunks of a streamed answer (a protobuf message with a `text`) as one: their
+    text joined; every other field as protobuf's merge leaves it (the last value set wins: the
+    finish reason and usage of the last chunk, the first chunk's `served_by`, set only there)."""
+    merged: Any = type(chunks[0])()
+    for chunk in chunks:
+        merged.MergeFrom(chunk)
+    merged.text = "".join(chunk.text for chunk in cast("list[Any]", chunks))
+    return cast("_Chunk", merged)
 
 
 class _Relay:

@@ -15,9 +15,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from aigw_common.event_loop import use_uvloop
-from aigw_common.interceptors import ErrorMappingInterceptor, RequestContextInterceptor
-from aigw_common.interceptors.server_metrics import ServerMetricsInterceptor
-from aigw_common.interceptors.server_tracing import ServerTracingInterceptor
+from aigw_common.interceptors import CallLifecycle, RequestContext, ServerMetrics, ServerTracing
+from aigw_common.interceptors.lifecycle import Plug
 from aigw_common.log_setup import configure_logging
 from aigw_common.metrics import serve_metrics
 from aigw_common.settings import GrpcServiceSettings, Settings, TlsSettings
@@ -33,13 +32,14 @@ def create_server(
     settings: GrpcServiceSettings,
     *,
     domain: str,
-    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    plugs: Sequence[Plug] = (),
     options: Sequence[tuple[str, int]] = (),
 ) -> grpc.aio.Server:
-    """A grpc.aio server with aigw's interceptors, message limits and keepalive policy.
+    """A grpc.aio server with aigw's call lifecycle, message limits and keepalive policy.
 
-    `interceptors` run inside the shared ones, so the errors they raise are mapped like any other;
-    `options` add to (or override) the shared channel arguments.
+    `plugs` (access logs, authentication) run after the shared ones (metrics, request
+    context, tracing), in order; the errors they raise are mapped like any other. `options`
+    add to (or override) the shared channel arguments.
     """
     shared = [
         ("grpc.max_send_message_length", settings.max_message_bytes),
@@ -56,16 +56,15 @@ def create_server(
         ("grpc.server.max_pending_requests_hard_limit", 20_000),
     ]
     return grpc.aio.server(
-        interceptors=[
-            ServerMetricsInterceptor(),
-            RequestContextInterceptor(),
-            ServerTracingInterceptor(),
-            ErrorMappingInterceptor(domain),
-            *interceptors,
-        ],
+        interceptors=server_interceptors(domain, plugs),
         options=[*shared, *options],
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
+
+
+def server_interceptors(domain: str, plugs: Sequence[Plug]) -> list[grpc.aio.ServerInterceptor]:
+    """Every aigw server's interceptors: one call lifecycle with the shared plugs, then `plugs`."""
+    return [CallLifecycle(domain, [ServerMetrics(), RequestContext(), ServerTracing(), *plugs])]
 
 
 async def build_grpc_server(
@@ -76,12 +75,12 @@ async def build_grpc_server(
     domain: str,
     register: Callable[[grpc.aio.Server], None],
     health_servicer: health.aio.HealthServicer | None = None,
-    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    plugs: Sequence[Plug] = (),
     options: Sequence[tuple[str, int]] = (),
 ) -> tuple[grpc.aio.Server, int]:
     """A service's server, bound but not started: `register` adds its servicer; health (NOT_SERVING
     until `serve_until_signalled` says otherwise) and, if the settings ask, reflection are added."""
-    server = create_server(section, domain=domain, interceptors=interceptors, options=options)
+    server = create_server(section, domain=domain, plugs=plugs, options=options)
     register(server)
     await add_standard_services(
         server,
@@ -181,6 +180,36 @@ async def serve_until_signalled(
     await server.stop(grace_period_s)
     await waiter
     _log.info("stopped", service=name)
+
+
+async def serve_grpc(
+    build: Callable[[health.aio.HealthServicer], Awaitable[tuple[grpc.aio.Server, int]]],
+    *,
+    name: str,
+    section: GrpcServiceSettings,
+    service_name: str,
+    started: Callable[[], Awaitable[None]] | None = None,
+    serving_once: Awaitable[object] | None = None,
+    on_draining: Callable[[], None] | None = None,
+) -> None:
+    """Build a service's server around a fresh health servicer, start it, run `started` (work
+    that needs the port open, e.g. background fetches), then serve until signalled (see
+    `serve_until_signalled`)."""
+    health_servicer = health.aio.HealthServicer()
+    server, port = await build(health_servicer)
+    await server.start()
+    if started is not None:
+        await started()
+    await serve_until_signalled(
+        server,
+        health_servicer,
+        name=name,
+        port=port,
+        grace_period_s=section.grace_period_s,
+        service_names=[service_name],
+        on_draining=on_draining,
+        serving_once=serving_once,
+    )
 
 
 async def _serving_once(

@@ -18,7 +18,7 @@ import prometheus_client
 import structlog
 from prometheus_client import Counter, Gauge, Histogram
 
-from aigw.common.v1 import common_pb2
+from aigw_common.platforms import platform_name
 from aigw_common.settings import MetricsSettings
 
 _log = structlog.get_logger(__name__)
@@ -138,5 +138,4 @@ def serve_metrics(settings: MetricsSettings, service: str) -> MetricsServer | No
 
 def provider_label(platform: int) -> str:
     """A platform as a label value: `openai_compatible`, `bedrock`, ...; `unknown` if unnamed."""
-    name = common_pb2.Platform.DESCRIPTOR.values_by_number.get(platform)
-    return name.name.removeprefix("PLATFORM_").lower() if name is not None else "unknown"
+    return platform_name(platform) or "unknown"

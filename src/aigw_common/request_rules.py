@@ -20,6 +20,7 @@ MAX_ENDPOINT_CHARS = 2048
 # GitLab's limit for the model identifier a request names (config_svc stores shorter ones).
 MAX_IDENTIFIER_CHARS = 1000
 MAX_STOP_SEQUENCES = 16
+MAX_TEMPERATURE = 2.0
 MAX_RETRIES = 10
 
 _OPTIONS_BY_PLATFORM = {
@@ -103,9 +104,10 @@ def check_parameters(
                 f"is {parameters.max_tokens}, above the model's limit of "
                 f"{max_output_tokens} (limits.max_output_tokens)",
             )
-    if parameters.HasField("temperature") and not 0 <= parameters.temperature <= 2:
+    if parameters.HasField("temperature") and not 0 <= parameters.temperature <= MAX_TEMPERATURE:
         raise invalid(
-            f"{field}.temperature", f"must be between 0 and 2, got {parameters.temperature:g}"
+            f"{field}.temperature",
+            f"must be between 0 and {MAX_TEMPERATURE:g}, got {parameters.temperature:g}",
         )
     if parameters.HasField("top_p") and not 0 < parameters.top_p <= 1:
         raise invalid(f"{field}.top_p", f"must be above 0 and at most 1, got {parameters.top_p:g}")

@@ -94,6 +94,8 @@ class AuthSettings(_Section):
     clock_skew_s: int = Field(default=30, ge=0, le=300)
     max_token_bytes: int = Field(default=8192, gt=0)
     jwks_refresh_s: float = Field(default=300.0, gt=0)
+    # Verified tokens remembered until their `exp` (verified_tokens.py); 0 verifies every time.
+    verified_token_cache_size: int = Field(default=10_000, ge=0, le=1_000_000)
     # The credential that may call IssueToken. Unset: generated into <data_dir>/admin.token.
     admin_credential: SecretStr | None = None
     # Trusted GitLab issuers (AIGW_GITLAB_URL, AIGW_CUSTOMER_PORTAL_URL): OIDC discovery.

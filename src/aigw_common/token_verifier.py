@@ -31,6 +31,7 @@ from aigw_common.jwks_cache import (
     parse_jwks,
 )
 from aigw_common.settings import AuthSettings
+from aigw_common.verified_tokens import VerifiedToken, VerifiedTokens
 
 __all__ = [
     "ASYMMETRIC_ALGORITHMS",
@@ -123,6 +124,7 @@ class TokenVerifier:
             self._issuers[issuer.issuer] = issuer
         self._only = own if not trusted else None
         self._auth = auth
+        self._verified = VerifiedTokens(auth.verified_token_cache_size)
 
     @property
     def issuers(self) -> tuple[TrustedIssuer, ...]:
@@ -138,6 +140,8 @@ class TokenVerifier:
             raise _invalid(f"token too large (the limit is {self._auth.max_token_bytes} bytes)")
         if not token.isascii():
             raise _invalid("token is malformed")
+        if (known := await self._verified.principal(token)) is not None:
+            return known
         try:
             header = jwt.get_unverified_header(token)
             # With several issuers, the claims are read without verification only to choose
@@ -174,7 +178,11 @@ class TokenVerifier:
             )
         except jwt.PyJWTError as error:
             raise _from_jwt_error(error) from None
-        return _principal(claims, trusted.kind)
+        principal = _principal(claims, trusted.kind)
+        self._verified.remember(
+            token, VerifiedToken(principal, trusted, kid, key, principal.expires_at.timestamp())
+        )
+        return principal
 
     def _issuer_of(self, unverified: dict[str, Any]) -> TrustedIssuer:
         issuer = unverified.get("iss")

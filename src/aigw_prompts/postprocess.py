@@ -159,7 +159,14 @@ class _SuffixOverlapFilter:
 
 def _longest_tail_that_starts(text: str, target: str) -> int:
     """The length of the longest tail of `text` that is a prefix of `target`."""
-    for size in range(min(len(text), len(target)), 0, -1):
-        if text.endswith(target[:size]):
-            return size
+    if not target:
+        return 0
+    # Only where `target`'s first character occurs can such a tail start: one comparison per
+    # occurrence (a line end, for most suffixes), not one per length.
+    first = target[0]
+    start = text.find(first, max(0, len(text) - len(target)))
+    while start != -1:
+        if target.startswith(text[start:]):
+            return len(text) - start
+        start = text.find(first, start + 1)
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from pathlib import Path
 
 from aigw_simulator.config import SimulatorConfig
 from aigw_simulator.serving import run
@@ -26,6 +27,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--api-key", default=None, help="require this bearer key on /v1 routes")
     parser.add_argument("--error-shape", choices=["flat", "nested"], default="flat")
+    parser.add_argument("--answers", type=Path, default=None, help="recorded answers (JSON)")
     args = parser.parse_args(argv)
     config = SimulatorConfig(
         tokens=args.tokens,
@@ -34,6 +36,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         model=args.model,
         api_key=args.api_key,
         error_shape=args.error_shape,
+        answers_file=args.answers,
     )
     run(config, args.host, args.port)
 

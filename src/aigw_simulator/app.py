@@ -22,6 +22,7 @@ from aigw_simulator import anthropic, azure, bedrock, scripted, wire
 from aigw_simulator.config import SimulatorConfig
 from aigw_simulator.faults import failure_status, pace_for, plan_for, retry_after_headers
 from aigw_simulator.plan import count_prompt_tokens
+from aigw_simulator.recorded import RecordedAnswers
 from aigw_simulator.recording import Recorder, RequestRecord
 from aigw_simulator.requests import RequestError, check_context, parse_generation
 from aigw_simulator.responses import WatchedResponse, json_producer, stream_producer
@@ -34,6 +35,8 @@ def build_app(config: SimulatorConfig | None = None) -> Starlette:
     """A Starlette app that behaves like a vLLM OpenAI-compatible server (see providers.md §1)."""
     config = config or SimulatorConfig()
     simulator = Simulator(config, Recorder(config.max_records))
+    if config.answers_file is not None:
+        simulator.answers = RecordedAnswers.load(config.answers_file)
     routes = [
         Route("/v1/chat/completions", _generation(simulator, chat=True), methods=["POST"]),
         Route("/v1/completions", _generation(simulator, chat=False), methods=["POST"]),
@@ -129,7 +132,7 @@ def _answer(
     if not chat and body.get("suffix") is not None:
         raise RequestError("suffix is not currently supported")
     headers = request.headers
-    reply = simulator.script.take()
+    reply = simulator.script.take() or simulator.answers.reply_for(body)
     if reply is not None and (failure := reply.failure()) is not None:
         simulator.recorder.finish(record, status=failure.status_code)
         return failure

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 
@@ -42,3 +43,5 @@ class SimulatorConfig:
     cut_after_tokens: int | None = None
     # How many request records to keep (oldest dropped first).
     max_records: int = 10_000
+    # Recorded code-completion answers to stream for the prompts they answer (recorded.py).
+    answers_file: Path | None = None

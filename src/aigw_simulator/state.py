@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from aigw_simulator.config import SimulatorConfig
+from aigw_simulator.recorded import RecordedAnswers
 from aigw_simulator.recording import Recorder
 from aigw_simulator.scripted import ReplyScript
 
@@ -17,3 +18,5 @@ class Simulator:
     recorder: Recorder
     # Exact replies to answer with, in order (scripted.py).
     script: ReplyScript = field(default_factory=ReplyScript)
+    # Realistic code-completion answers by prompt (recorded.py); empty: none.
+    answers: RecordedAnswers = field(default_factory=lambda: RecordedAnswers([]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from functools import partial
 
 import grpc
 import structlog
@@ -11,7 +12,7 @@ from grpc_health.v1 import health
 
 from aigw.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
 from aigw_common.admin_credential import load_or_create_admin_credential
-from aigw_common.grpc_server import build_grpc_server, run_service, serve_until_signalled
+from aigw_common.grpc_server import build_grpc_server, run_service, serve_grpc
 from aigw_common.oidc import GitLabIssuers
 from aigw_common.settings import Settings
 from aigw_common.token_verifier import TrustedIssuer
@@ -41,9 +42,7 @@ async def build_server(
         settings.tls,
         service_name=SERVICE_NAME,
         domain=SERVICE_NAME,
-        register=lambda server: auth_service_pb2_grpc.add_AuthServiceServicer_to_server(
-            servicer, server
-        ),
+        register=partial(auth_service_pb2_grpc.add_AuthServiceServicer_to_server, servicer),
         health_servicer=health_servicer,
     )
 
@@ -72,25 +71,20 @@ async def serve(settings: Settings) -> None:
     keys, admin_credential = await load_dependencies(settings)
     keys.retire_expired()
     gitlab = GitLabIssuers(settings)
-    health_servicer = health.aio.HealthServicer()
-    server, port = await build_server(
-        settings,
-        health_servicer,
-        keys=keys,
-        admin_credential=admin_credential,
-        trusted=gitlab.trusted,
-    )
-    await server.start()
-    await gitlab.start()
     retiring = asyncio.create_task(retire_keys_periodically(keys), name="retire-keys")
     try:
-        await serve_until_signalled(
-            server,
-            health_servicer,
+        await serve_grpc(
+            lambda health_servicer: build_server(
+                settings,
+                health_servicer,
+                keys=keys,
+                admin_credential=admin_credential,
+                trusted=gitlab.trusted,
+            ),
             name="auth_svc",
-            port=port,
-            grace_period_s=settings.auth_svc.grace_period_s,
-            service_names=[SERVICE_NAME],
+            section=settings.auth_svc,
+            service_name=SERVICE_NAME,
+            started=gitlab.start,
         )
     finally:
         retiring.cancel()

@@ -16,6 +16,7 @@ from google.protobuf.message import Message
 
 from aigw.common.v1 import common_pb2
 from aigw.config.v1 import config_service_pb2
+from aigw_common.platforms import platform_name
 from config_svc.store import _delete_model, _insert_model, _replace_feature_setting
 
 MODEL = "model"
@@ -152,7 +153,7 @@ def _show(value: object, name: str) -> str:
     if isinstance(value, Message):
         return "{" + text_format.MessageToString(value, as_one_line=True) + "}"
     if name == "platform" and isinstance(value, int):
-        return common_pb2.Platform.Name(value).removeprefix("PLATFORM_").lower()  # type: ignore[arg-type]
+        return platform_name(value) or "unspecified"
     return str(value) if value != "" else "-"
 
 

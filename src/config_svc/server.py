@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 
 import grpc
 from grpc_health.v1 import health
 
 from aigw.config.v1 import config_service_pb2, config_service_pb2_grpc
-from aigw_common.grpc_server import build_grpc_server, run_service, serve_until_signalled
+from aigw_common.grpc_server import build_grpc_server, run_service, serve_grpc
 from aigw_common.interceptors.service_auth import ServiceAuth
 from aigw_common.internal_auth import auth_svc_keys
 from aigw_common.secrets_box import SecretsBox, load_sealing_key
@@ -52,11 +53,9 @@ async def build_server(
         settings.tls,
         service_name=SERVICE_NAME,
         domain=ERROR_DOMAIN,
-        register=lambda server: config_service_pb2_grpc.add_ConfigServiceServicer_to_server(
-            servicer, server
-        ),
+        register=partial(config_service_pb2_grpc.add_ConfigServiceServicer_to_server, servicer),
         health_servicer=health_servicer,
-        interceptors=auth.interceptors(required_scopes, "config_svc"),
+        plugs=auth.guards(required_scopes, "config_svc"),
     )
 
 
@@ -66,27 +65,22 @@ async def serve(settings: Settings) -> None:
     store = await open_store(settings)
     try:
         async with auth_svc_keys(settings) as keys:
-            health_servicer = health.aio.HealthServicer()
             broadcast = SnapshotBroadcast(await store.load_snapshot())
-            server, port = await build_server(
-                settings,
-                health_servicer,
-                store=store,
-                box=box,
-                broadcast=broadcast,
-                auth=ServiceAuth(TokenVerifier(keys, settings.auth)),
-            )
-            await server.start()
-            await serve_until_signalled(
-                server,
-                health_servicer,
+            await serve_grpc(
+                lambda health_servicer: build_server(
+                    settings,
+                    health_servicer,
+                    store=store,
+                    box=box,
+                    broadcast=broadcast,
+                    auth=ServiceAuth(TokenVerifier(keys, settings.auth)),
+                ),
                 name="config_svc",
-                port=port,
-                grace_period_s=settings.config_svc.grace_period_s,
-                on_draining=broadcast.close,
+                section=settings.config_svc,
+                service_name=SERVICE_NAME,
                 # Every call needs a verified token: SERVING once auth_svc's keys are cached.
                 serving_once=keys.wait_ready(),
-                service_names=[SERVICE_NAME],
+                on_draining=broadcast.close,
             )
     finally:
         await store.close()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import grpc
 from grpc_health.v1 import health as grpc_health
 
 from aigw.modelproxy.v1 import model_proxy_service_pb2 as pb
 from aigw.modelproxy.v1 import model_proxy_service_pb2_grpc as pb_grpc
-from aigw_common.grpc_server import build_grpc_server, run_service, serve_until_signalled
+from aigw_common.grpc_server import build_grpc_server, run_service, serve_grpc
 from aigw_common.interceptors.service_auth import ServiceAuth, any_method
 from aigw_common.internal_auth import auth_svc_keys
 from aigw_common.scopes import SERVICE
@@ -18,7 +20,7 @@ from aigw_common.token_verifier import TokenVerifier
 from model_proxy_svc.bedrock_clients import BedrockClients
 from model_proxy_svc.clients import HttpClients
 from model_proxy_svc.servicer import ModelProxyServicer
-from model_proxy_svc.upstream_log import UpstreamLogInterceptor
+from model_proxy_svc.upstream_log import UpstreamLog
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ModelProxyService"].full_name
 _DOMAIN = "model_proxy_svc"
@@ -49,42 +51,34 @@ async def build_server(
         settings.tls,
         service_name=SERVICE_NAME,
         domain=_DOMAIN,
-        register=lambda server: pb_grpc.add_ModelProxyServiceServicer_to_server(servicer, server),
+        register=partial(pb_grpc.add_ModelProxyServiceServicer_to_server, servicer),
         health_servicer=health,
         # Inside authentication: a refused caller is not an upstream error.
-        interceptors=[
-            *auth.interceptors(any_method(SERVICE), "model_proxy_svc"),
-            UpstreamLogInterceptor(),
-        ],
+        plugs=[*auth.guards(any_method(SERVICE), "model_proxy_svc"), UpstreamLog()],
     )
 
 
 async def serve(settings: Settings) -> None:
     """Serve until SIGTERM/SIGINT, then drain and close every upstream connection."""
-    health_servicer = grpc_health.aio.HealthServicer()
     clients = HttpClients(settings.model_proxy, verify=outbound_verify(settings.tls))
     bedrock = _bedrock_clients(settings)
     try:
         secrets = SecretsBox(load_sealing_key(settings))
         async with auth_svc_keys(settings) as keys:
-            server, port = await build_server(
-                settings,
-                health_servicer,
-                clients=clients,
-                secrets=secrets,
-                bedrock=bedrock,
-                auth=ServiceAuth(TokenVerifier(keys, settings.auth)),
-            )
-            await server.start()
-            await serve_until_signalled(
-                server,
-                health_servicer,
+            await serve_grpc(
+                lambda health_servicer: build_server(
+                    settings,
+                    health_servicer,
+                    clients=clients,
+                    secrets=secrets,
+                    bedrock=bedrock,
+                    auth=ServiceAuth(TokenVerifier(keys, settings.auth)),
+                ),
                 name="model_proxy_svc",
-                port=port,
-                grace_period_s=settings.model_proxy.grace_period_s,
+                section=settings.model_proxy,
+                service_name=SERVICE_NAME,
                 # Every call needs a verified token: SERVING once auth_svc's keys are cached.
                 serving_once=keys.wait_ready(),
-                service_names=[SERVICE_NAME],
             )
     finally:
         await clients.aclose()

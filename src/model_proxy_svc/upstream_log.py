@@ -1,25 +1,25 @@
 """One log line per call to a model server, and the upstream-error counter by type.
 
-Installed inside the error-mapping interceptor, so it sees the domain error a provider adapter
-raised (its reason names the type: UPSTREAM_TIMEOUT, UPSTREAM_UNAVAILABLE, ...).
+It sees the domain error a provider adapter raised (its reason names the type:
+UPSTREAM_TIMEOUT, UPSTREAM_UNAVAILABLE, ...).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-import grpc
 import structlog
 
 from aigw_common import metrics
 from aigw_common.errors import AigwError
-from aigw_common.interceptors._wrapping import wrap_handler
+from aigw_common.interceptors.lifecycle import Call, Observation, Observer
 
 if TYPE_CHECKING:
-    from aigw_common.grpc_types import Context, Continuation, Handler, StreamBehavior, UnaryBehavior
+    import grpc
+
+    from aigw_common.grpc_types import Context
 
 _log = structlog.get_logger("aigw.upstream")
 
@@ -31,72 +31,50 @@ _GENERATIONS = frozenset(
 )
 
 
-class UpstreamLogInterceptor(grpc.aio.ServerInterceptor):
-    """Wraps Generate and StreamGenerate; other methods pass through."""
+class UpstreamLog(Observer):
+    """Watches Generate and StreamGenerate; other methods pass unseen."""
 
-    async def intercept_service(
-        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
-    ) -> Handler | None:
-        handler = await continuation(handler_call_details)
-        if handler_call_details.method not in _GENERATIONS:
-            return handler
-        return wrap_handler(handler, unary=_unary, stream=_stream)
+    def applies_to(self, method: str) -> bool:
+        return method in _GENERATIONS
+
+    def begin(self, call: Call, request: Any, context: Context) -> Observation:
+        return _UpstreamCall(request, streaming=call.streaming)
 
 
-def _unary(behavior: UnaryBehavior) -> UnaryBehavior:
-    async def wrapped(request: Any, context: Context) -> Any:
-        started = time.perf_counter()
-        error: BaseException | None = None
-        try:
-            return await behavior(request, context)
-        except BaseException as raised:
-            error = raised
-            raise
-        finally:
-            _finish(request, started, None, error)
+class _UpstreamCall(Observation):
+    __slots__ = ("_first_chunk_s", "_request", "_started", "_streaming")
+    watches_messages = True
 
-    return wrapped
+    def __init__(self, request: Any, *, streaming: bool) -> None:
+        self._request = request
+        self._streaming = streaming
+        self._started = time.perf_counter()
+        self._first_chunk_s: float | None = None
 
+    def message(self, response: Any) -> None:
+        # Time to the first chunk of a stream; a single reply has no first chunk.
+        if self._first_chunk_s is None and self._streaming:
+            self._first_chunk_s = time.perf_counter() - self._started
 
-def _stream(behavior: StreamBehavior) -> StreamBehavior:
-    async def wrapped(request: Any, context: Context) -> AsyncIterator[Any]:
-        started = time.perf_counter()
-        first_chunk_s: float | None = None
-        error: BaseException | None = None
-        try:
-            async for response in behavior(request, context):
-                if first_chunk_s is None:
-                    first_chunk_s = time.perf_counter() - started
-                yield response
-        except BaseException as raised:
-            error = raised
-            raise
-        finally:
-            _finish(request, started, first_chunk_s, error)
-
-    return wrapped
-
-
-def _finish(
-    request: Any, started: float, first_chunk_s: float | None, error: BaseException | None
-) -> None:
-    target = request.generation.target
-    provider = metrics.provider_label(target.platform)
-    if error is None:
-        outcome = "OK"
-    elif isinstance(error, AigwError):
-        outcome = error.reason
-        metrics.UPSTREAM_ERRORS.labels(provider, error.reason).inc()
-    elif isinstance(error, (asyncio.CancelledError, GeneratorExit)):
-        outcome = "CANCELLED"
-    else:
-        outcome = "INTERNAL"
-        metrics.UPSTREAM_ERRORS.labels(provider, "INTERNAL").inc()
-    _log.info(
-        "upstream call",
-        provider=provider,
-        identifier=target.identifier,
-        outcome=outcome,
-        duration_s=round(time.perf_counter() - started, 6),
-        time_to_first_chunk_s=None if first_chunk_s is None else round(first_chunk_s, 6),
-    )
+    def end(self, code: grpc.StatusCode, error: BaseException | None) -> None:
+        target = self._request.generation.target
+        provider = metrics.provider_label(target.platform)
+        if error is None:
+            outcome = "OK"
+        elif isinstance(error, AigwError):
+            outcome = error.reason
+            metrics.UPSTREAM_ERRORS.labels(provider, error.reason).inc()
+        elif isinstance(error, (asyncio.CancelledError, GeneratorExit)):
+            outcome = "CANCELLED"
+        else:
+            outcome = "INTERNAL"
+            metrics.UPSTREAM_ERRORS.labels(provider, "INTERNAL").inc()
+        first_chunk_s = self._first_chunk_s
+        _log.info(
+            "upstream call",
+            provider=provider,
+            identifier=target.identifier,
+            outcome=outcome,
+            duration_s=round(time.perf_counter() - self._started, 6),
+            time_to_first_chunk_s=None if first_chunk_s is None else round(first_chunk_s, 6),
+        )

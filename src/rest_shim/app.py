@@ -20,6 +20,7 @@ from aigw_common.settings import Settings
 from aigw_common.tracing import configure_tracing
 from rest_shim import errors as gitlab_errors
 from rest_shim.access_log import AccessLogMiddleware
+from rest_shim.auth_client import AuthClient
 from rest_shim.errors import install_error_handlers
 from rest_shim.middleware import CredentialSizeMiddleware, RequestIdMiddleware
 from rest_shim.openai_compat import errors as openai_errors
@@ -56,7 +57,7 @@ def build_app(
         channel = open_channel(settings.router.address, tls=settings.tls)
         auth = open_channel(settings.auth_svc.address, tls=settings.tls)
         app.state.router = RouterClient(channel, settings.fastapi.request_timeout_s)
-        app.state.auth = user_access_token.AuthClient(auth)
+        app.state.auth = AuthClient(auth)
         _log.info("router channel opened", target=settings.router.address)
         try:
             yield
@@ -76,7 +77,7 @@ def build_app(
     if router_channel is not None:
         app.state.router = RouterClient(router_channel, settings.fastapi.request_timeout_s)
     if auth_channel is not None:
-        app.state.auth = user_access_token.AuthClient(auth_channel)
+        app.state.auth = AuthClient(auth_channel)
     # As GitLab's gateway: any origin may POST (IDE webviews call it directly).
     app.add_middleware(
         CORSMiddleware, allow_origins=["*"], allow_methods=["POST"], allow_headers=["*"]

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from aigw_common.settings import Settings
+from rest_shim.auth_client import AuthClient
 from rest_shim.router_client import RouterClient
 
 
@@ -22,5 +23,11 @@ async def _router(request: Request) -> RouterClient:
     return router
 
 
+async def _auth(request: Request) -> AuthClient:
+    auth: AuthClient = request.app.state.auth
+    return auth
+
+
 AppSettings = Annotated[Settings, Depends(_settings)]
 Router = Annotated[RouterClient, Depends(_router)]
+Auth = Annotated[AuthClient, Depends(_auth)]

@@ -19,7 +19,7 @@ from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from aigw.router.v1 import router_service_pb2
-from aigw_common.coalescing import coalesced
+from aigw_common.coalescing import coalesced, merged_chunks
 from aigw_common.errors import AigwError
 from aigw_common.grpc_errors import from_rpc_error
 
@@ -53,7 +53,7 @@ class RouterStream:
         as one (their text joined), so a fast stream is not capped by per-write costs."""
         for chunk in self._head:
             yield chunk
-        async with aclosing(coalesced(self._rest(), _merged)) as rest:
+        async with aclosing(coalesced(self._rest(), merged_chunks)) as rest:
             async for chunk in rest:
                 yield chunk
 
@@ -116,19 +116,6 @@ class CancellingStreamingResponse(StreamingResponse):
             await super().__call__(scope, receive, send)
         finally:
             self._stream.cancel()
-
-
-def _merged(chunks: list[Chunk]) -> Chunk:
-    """Consecutive router chunks as one: their text, the last finish reason and usage."""
-    merged = Chunk(text="".join(chunk.text for chunk in chunks))
-    for chunk in chunks:
-        if chunk.finish_reason:
-            merged.finish_reason = chunk.finish_reason
-        if chunk.HasField("usage"):
-            merged.usage.CopyFrom(chunk.usage)
-        if chunk.HasField("served_by") and not merged.HasField("served_by"):
-            merged.served_by.CopyFrom(chunk.served_by)
-    return merged
 
 
 def log_stream_failure(error: AigwError) -> None:

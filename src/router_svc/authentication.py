@@ -9,26 +9,20 @@ servicer with `require_scope`.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import grpc
 import structlog
 
 from aigw_common.errors import PermissionDenied
-from aigw_common.gitlab_auth import authenticate, headers_from_metadata
-from aigw_common.interceptors._wrapping import wrap_handler
+from aigw_common.gitlab_auth import authenticate
+from aigw_common.interceptors.lifecycle import Call, Guard
 from aigw_common.request_context import bind_caller, current_caller
 from aigw_common.token_verifier import Principal, TokenVerifier
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-
-    from aigw_common.grpc_types import Context, Continuation, Handler, StreamBehavior, UnaryBehavior
+    from aigw_common.grpc_types import Context
 
 _log = structlog.get_logger(__name__)
-
-# Load balancers and tooling call these without a token.
-_OPEN_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
 
 AUTH_BYPASS_WARNING = (
     "AUTHENTICATION IS OFF (AIGW_AUTH__BYPASS_EXTERNAL=true): every caller may use every "
@@ -57,7 +51,7 @@ TRIAL_PRINCIPAL = Principal(
 )
 
 
-class AuthenticationInterceptor(grpc.aio.ServerInterceptor):
+class Authentication(Guard):
     """Verifies `authorization: Bearer <JWT>` and binds the caller for the call.
 
     With `bypass` (AIGW_AUTH__BYPASS_EXTERNAL, trials only) every call runs as TRIAL_PRINCIPAL.
@@ -67,37 +61,13 @@ class AuthenticationInterceptor(grpc.aio.ServerInterceptor):
         self._verifier = verifier
         self._bypass = bypass
 
-    async def intercept_service(
-        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
-    ) -> Handler | None:
-        handler = await continuation(handler_call_details)
-        if handler_call_details.method.startswith(_OPEN_PREFIXES):
-            return handler
-        return wrap_handler(handler, unary=self._unary, stream=self._stream)
-
-    async def _authenticate(self, context: Context) -> None:
+    async def admit(self, call: Call, context: Context) -> None:
         if self._bypass:
             principal = TRIAL_PRINCIPAL
             structlog.contextvars.bind_contextvars(auth="bypassed")
         else:
-            headers = headers_from_metadata(context.invocation_metadata())
-            principal = await authenticate(self._verifier, headers)
+            principal = await authenticate(self._verifier, call.metadata)
         bind_caller(principal)
-
-    def _unary(self, behavior: UnaryBehavior) -> UnaryBehavior:
-        async def wrapped(request: Any, context: Context) -> Any:
-            await self._authenticate(context)
-            return await behavior(request, context)
-
-        return wrapped
-
-    def _stream(self, behavior: StreamBehavior) -> StreamBehavior:
-        async def wrapped(request: Any, context: Context) -> AsyncIterator[Any]:
-            await self._authenticate(context)
-            async for response in behavior(request, context):
-                yield response
-
-        return wrapped
 
 
 def current_principal() -> Principal:

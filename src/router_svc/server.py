@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import grpc
 import structlog
 from grpc_health.v1 import health
 
 from aigw.router.v1 import router_service_pb2, router_service_pb2_grpc
 from aigw_common.channels import open_channel
-from aigw_common.grpc_server import build_grpc_server, run_service, serve_until_signalled
+from aigw_common.grpc_server import build_grpc_server, run_service, serve_grpc
 from aigw_common.internal_auth import auth_svc_keys, service_token
 from aigw_common.oidc import GitLabIssuers
 from aigw_common.service_token import service_token_interceptors
 from aigw_common.settings import Settings
 from aigw_common.token_verifier import JwksCache, TokenVerifier
-from router_svc.access_log import AccessLogInterceptor
-from router_svc.authentication import AuthenticationInterceptor, warn_if_bypassed
+from router_svc.access_log import AccessLog
+from router_svc.authentication import Authentication, warn_if_bypassed
 from router_svc.config_cache import ConfigCache
 from router_svc.model_proxy_client import ModelProxyClient
 from router_svc.servicer import RouterServicer
@@ -50,13 +52,11 @@ async def build_server(
         settings.tls,
         service_name=SERVICE_NAME,
         domain=SERVICE_NAME,
-        register=lambda server: router_service_pb2_grpc.add_RouterServiceServicer_to_server(
-            servicer, server
-        ),
+        register=partial(router_service_pb2_grpc.add_RouterServiceServicer_to_server, servicer),
         health_servicer=health_servicer,
-        interceptors=[
-            AccessLogInterceptor(settings.logging, lambda: config.request_logging),
-            AuthenticationInterceptor(verifier, bypass=settings.auth.bypass_external),
+        plugs=[
+            AccessLog(settings.logging, lambda: config.request_logging),
+            Authentication(verifier, bypass=settings.auth.bypass_external),
         ],
         options=[
             ("grpc.max_metadata_size", metadata_limit),
@@ -83,28 +83,27 @@ async def serve(settings: Settings) -> None:
         config_channel = open_channel(settings.config_svc.address, tls=tls, interceptors=internal)
         proxy_channel = open_channel(settings.model_proxy.address, tls=tls, interceptors=internal)
         config = ConfigCache(config_channel)
-        health_servicer = health.aio.HealthServicer()
-        server, port = await build_server(
-            settings,
-            health_servicer,
-            config=config,
-            verifier=TokenVerifier(keys, settings.auth, trusted=gitlab.trusted),
-            proxy_channel=proxy_channel,
-        )
-        await server.start()
-        await gitlab.start()
-        config.start()
+
+        async def started() -> None:
+            await gitlab.start()
+            config.start()
+
         try:
-            await serve_until_signalled(
-                server,
-                health_servicer,
+            await serve_grpc(
+                lambda health_servicer: build_server(
+                    settings,
+                    health_servicer,
+                    config=config,
+                    verifier=TokenVerifier(keys, settings.auth, trusted=gitlab.trusted),
+                    proxy_channel=proxy_channel,
+                ),
                 name="router_svc",
-                port=port,
-                grace_period_s=settings.router.grace_period_s,
+                section=settings.router,
+                service_name=SERVICE_NAME,
+                started=started,
                 serving_once=ready_to_serve(
                     config, keys, need_keys=not settings.auth.bypass_external
                 ),
-                service_names=[SERVICE_NAME],
             )
         finally:
             await config.close()

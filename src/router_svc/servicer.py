@@ -14,11 +14,11 @@ from aigw.modelproxy.v1 import model_proxy_service_pb2
 from aigw.router.v1 import router_service_pb2, router_service_pb2_grpc
 from aigw_common import catalog
 from aigw_common.catalog import Feature
-from aigw_common.coalescing import coalesced
+from aigw_common.coalescing import coalesced, merged_chunks
 from aigw_common.deadlines import call_timeout
 from aigw_common.errors import AigwError
 from aigw_common.settings import CustomModelsSettings
-from aigw_prompts import PostProcessing, prepare_check, prepared_parameters
+from aigw_prompts import PostProcessing, PreparedPrompt, prepare, prepare_check, prepared_parameters
 from router_svc.agent.request import check_agent_request
 from router_svc.agent.step import ProxyStream, agent_attempts, run_step
 from router_svc.agent.tools import Caller, offered_tools
@@ -30,7 +30,6 @@ from router_svc.custom_models import custom_model
 from router_svc.model_access import addressable_model, list_page
 from router_svc.model_proxy_client import ModelProxyClient
 from router_svc.prompt_invocations import CHECK_PROMPT_ID, invocation_completion
-from router_svc.prompts import PreparedPrompt, prepare
 
 if TYPE_CHECKING:
     from aigw_common.grpc_types import Context
@@ -92,7 +91,7 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
             proxied = self._proxy.stream(
                 prompt.generation, timeout_s=self._timeout(model, prompt, context)
             )
-            chunks = coalesced(proxied, _merged)
+            chunks = coalesced(proxied, merged_chunks)
             try:
                 async with aclosing(chunks):
                     async for chunk in chunks:
@@ -232,17 +231,3 @@ def _verbatim(
     else:
         generation.prompt = completion.prompt
     return generation
-
-
-def _merged(
-    chunks: list[model_proxy_service_pb2.StreamGenerateResponse],
-) -> model_proxy_service_pb2.StreamGenerateResponse:
-    """Consecutive proxy chunks as one: their text, the last finish reason and usage."""
-    merged = model_proxy_service_pb2.StreamGenerateResponse(
-        text="".join(chunk.text for chunk in chunks), finish_reason=chunks[-1].finish_reason
-    )
-    for chunk in reversed(chunks):
-        if chunk.HasField("usage"):
-            merged.usage.CopyFrom(chunk.usage)
-            break
-    return merged

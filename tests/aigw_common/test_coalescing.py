@@ -8,7 +8,9 @@ from contextlib import aclosing
 
 import pytest
 
-from aigw_common.coalescing import coalesced
+from aigw.common.v1 import common_pb2
+from aigw.router.v1 import router_service_pb2
+from aigw_common.coalescing import coalesced, merged_chunks
 
 
 def _join(items: list[str]) -> str:
@@ -106,3 +108,21 @@ async def test_a_full_backlog_stops_the_reader_until_the_consumer_takes_it() -> 
     assert await anext(relay) == "bcd"
     source.queue.put_nowait(None)
     assert "".join([item async for item in relay]) == "efgh"
+
+
+def test_merged_chunks_join_the_text_and_keep_what_the_first_and_last_chunks_carried() -> None:
+    chunk = router_service_pb2.StreamCompleteResponse
+    served_by = router_service_pb2.ServedBy(model="m", platform=common_pb2.PLATFORM_BEDROCK)
+    usage = common_pb2.TokenUsage(input_tokens=3, output_tokens=2)
+
+    merged = merged_chunks(
+        [
+            chunk(text="a", served_by=served_by),
+            chunk(text="b"),
+            chunk(text="c", finish_reason=common_pb2.FINISH_REASON_LENGTH, usage=usage),
+        ]
+    )
+
+    assert merged == chunk(
+        text="abc", served_by=served_by, finish_reason=common_pb2.FINISH_REASON_LENGTH, usage=usage
+    )

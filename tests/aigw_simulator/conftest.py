@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from aigw_simulator import BackgroundSimulator, SimulatorConfig
+from aigw_simulator.recorded import RecordedAnswers
 
 TOKENS = 3
 
@@ -23,6 +24,7 @@ def sim(_running: BackgroundSimulator) -> BackgroundSimulator:
     _running.state.config = SimulatorConfig(tokens=TOKENS)
     _running.state.recorder.clear()
     _running.state.script.clear()
+    _running.state.answers = RecordedAnswers([])
     return _running
 
 

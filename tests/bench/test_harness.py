@@ -6,13 +6,14 @@ import pytest
 from bench.__main__ import run
 from bench.report import markdown
 from bench.scenarios import QUICK
+from bench.visible import recorded_answers
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.mark.timeout(180)
 async def test_quick_run_measures_every_path_without_errors() -> None:
-    result = await run(QUICK, {"switch", "ttft", "disconnect"}, [1])
+    result = await run(QUICK, {"switch", "ttft", "disconnect", "visible"}, [1])
 
     ttft = result["ttft"]["zero-delay"][0]["paths"]
     assert set(ttft) == {"direct", "proxy", "grpc", "rest"}
@@ -24,6 +25,14 @@ async def test_quick_run_measures_every_path_without_errors() -> None:
     for row in result["disconnect"].values():
         assert row["upstream_closed"] == row["disconnects"] == QUICK.disconnects
     assert result["feature_switch"]["switches"] == QUICK.switches
+    # Every GitLab route showed the recorded answers' visible text (all but the one cut empty).
+    visible = result["visible"]["routes"]
+    answers = len(recorded_answers())
+    assert visible["direct"]["requests"] == answers
+    assert all(
+        row["requests"] == answers - 1 for route, row in visible.items() if route != "direct"
+    )
     table = markdown(result)
     assert "| 1 | rest |" in table
     assert "feature switch < 1 s" in table
+    assert "| /v4/code/suggestions |" in table

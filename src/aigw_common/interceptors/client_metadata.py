@@ -41,11 +41,11 @@ def _with_entries(
     )
 
 
-class _Unary(grpc.aio.UnaryUnaryClientInterceptor):
+class _AddingMetadata:
     def __init__(self, entries: MetadataEntries) -> None:
         self._entries = entries
 
-    async def intercept_unary_unary(
+    async def _intercept(
         self,
         continuation: Callable[..., Any],
         client_call_details: grpc.aio.ClientCallDetails,
@@ -54,14 +54,9 @@ class _Unary(grpc.aio.UnaryUnaryClientInterceptor):
         return await continuation(_with_entries(client_call_details, self._entries), request)
 
 
-class _Stream(grpc.aio.UnaryStreamClientInterceptor):
-    def __init__(self, entries: MetadataEntries) -> None:
-        self._entries = entries
+class _Unary(_AddingMetadata, grpc.aio.UnaryUnaryClientInterceptor):
+    intercept_unary_unary = _AddingMetadata._intercept
 
-    async def intercept_unary_stream(
-        self,
-        continuation: Callable[..., Any],
-        client_call_details: grpc.aio.ClientCallDetails,
-        request: Any,
-    ) -> Any:
-        return await continuation(_with_entries(client_call_details, self._entries), request)
+
+class _Stream(_AddingMetadata, grpc.aio.UnaryStreamClientInterceptor):
+    intercept_unary_stream = _AddingMetadata._intercept

@@ -12,31 +12,24 @@ of the hot path.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import grpc
 import structlog
 
 from aigw_common.errors import PermissionDenied
-from aigw_common.interceptors._wrapping import wrap_handler
+from aigw_common.interceptors.lifecycle import Call, Guard
 from aigw_common.request_context import bind_caller
-from aigw_common.token_verifier import (
-    Principal,
-    TokenVerifier,
-    authorization_from_metadata,
-    bearer_token,
-)
+from aigw_common.token_verifier import AUTHORIZATION_KEY, Principal, TokenVerifier, bearer_token
 
 if TYPE_CHECKING:
-    from aigw_common.grpc_types import Context, Continuation, Handler, StreamBehavior, UnaryBehavior
+    from aigw_common.grpc_types import Context
 
 _log = structlog.get_logger(__name__)
 
 # The scopes of which a caller of a method (its full gRPC path) needs one.
 ScopePolicy = Callable[[str], frozenset[str]]
 
-_OPEN_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
 # Services are few and renew hourly: a handful of live tokens; the bound only guards memory.
 _MAX_REMEMBERED = 256
 
@@ -67,15 +60,15 @@ class ServiceAuth:
         auth._verifier = None
         return auth
 
-    def interceptors(self, policy: ScopePolicy, service: str) -> list[grpc.aio.ServerInterceptor]:
-        """The interceptors enforcing `policy` on `service` (none when disabled)."""
+    def guards(self, policy: ScopePolicy, service: str) -> list[Guard]:
+        """The guards enforcing `policy` on `service`'s calls (none when disabled)."""
         if self._verifier is None:
             _log.warning("service authentication is OFF (tests only)", service=service)
             return []
-        return [ServiceAuthInterceptor(self._verifier, policy)]
+        return [ServiceAuthGuard(self._verifier, policy)]
 
 
-class ServiceAuthInterceptor(grpc.aio.ServerInterceptor):
+class ServiceAuthGuard(Guard):
     """Admits calls whose aigw token grants one of the scopes `policy` names for the method.
 
     UNAUTHENTICATED without a valid token, PERMISSION_DENIED with one that grants none of them.
@@ -93,22 +86,8 @@ class ServiceAuthInterceptor(grpc.aio.ServerInterceptor):
         self._clock = clock
         self._verified: dict[str, Principal] = {}
 
-    async def intercept_service(
-        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
-    ) -> Handler | None:
-        handler = await continuation(handler_call_details)
-        method = handler_call_details.method
-        if method.startswith(_OPEN_PREFIXES):
-            return handler
-        needed = self._policy(method)
-        return wrap_handler(
-            handler,
-            unary=lambda behavior: self._unary(behavior, method, needed),
-            stream=lambda behavior: self._stream(behavior, method, needed),
-        )
-
-    async def _authenticate(self, context: Context, method: str, needed: frozenset[str]) -> None:
-        token = bearer_token(authorization_from_metadata(context.invocation_metadata()))
+    async def admit(self, call: Call, context: Context) -> None:
+        token = bearer_token(call.metadata.get(AUTHORIZATION_KEY))
         principal = self._verified.get(token)
         if principal is None or principal.expires_at.timestamp() <= self._clock():
             principal = await self._verifier.verify(token)
@@ -116,27 +95,11 @@ class ServiceAuthInterceptor(grpc.aio.ServerInterceptor):
                 self._verified.clear()
             self._verified[token] = principal
         bind_caller(principal)
+        needed = self._policy(call.method)
         if not principal.scopes & needed:
             wanted = " or ".join(repr(scope) for scope in sorted(needed))
             raise PermissionDenied(
-                f"{method.rsplit('/', 1)[-1]} needs a token granting {wanted}; aigw's own "
+                f"{call.name} needs a token granting {wanted}; aigw's own "
                 "services and the `aigw` command hold such tokens",
-                metadata={"scopes": ",".join(sorted(needed)), "method": method},
+                metadata={"scopes": ",".join(sorted(needed)), "method": call.method},
             )
-
-    def _unary(self, behavior: UnaryBehavior, method: str, needed: frozenset[str]) -> UnaryBehavior:
-        async def wrapped(request: Any, context: Context) -> Any:
-            await self._authenticate(context, method, needed)
-            return await behavior(request, context)
-
-        return wrapped
-
-    def _stream(
-        self, behavior: StreamBehavior, method: str, needed: frozenset[str]
-    ) -> StreamBehavior:
-        async def wrapped(request: Any, context: Context) -> AsyncIterator[Any]:
-            await self._authenticate(context, method, needed)
-            async for response in behavior(request, context):
-                yield response
-
-        return wrapped

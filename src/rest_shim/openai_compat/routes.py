@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -25,7 +26,7 @@ from rest_shim.openai_compat.schema import (
     CompletionRequest,
 )
 from rest_shim.openai_compat.streaming import StreamShape, finish_reason, sse_response, usage_body
-from rest_shim.router_client import forwarded_metadata
+from rest_shim.router_client import RouterClient, forwarded_metadata
 
 _ROLES = {
     "system": common_pb2.ROLE_SYSTEM,
@@ -45,25 +46,15 @@ async def chat_completions(
     completion = _addressed(body.model, body.token_limit, body)
     for message in body.messages:
         completion.chat.messages.add(role=_ROLES[message.role], content=message.text)
-    shape = StreamShape(
-        object="chat.completion.chunk",
-        id=f"chatcmpl-{uuid.uuid4().hex}",
-        model=body.model,
-        created=int(time.time()),
-        include_usage=body.include_usage,
+    return await _answer(
+        body,
+        completion,
+        request,
+        client,
+        objects=("chat.completion.chunk", "chat.completion"),
+        id_prefix="chatcmpl",
+        choice=lambda text: {"message": {"role": "assistant", "content": text}},
     )
-    metadata = forwarded_metadata(request)
-    if body.stream:
-        stream = await client.open_stream(completion, metadata, forbidden=_router_words)
-        return sse_response(stream, shape)
-    answer = await client.complete(completion, metadata, forbidden=_router_words)
-    choice = {
-        "index": 0,
-        "message": {"role": "assistant", "content": answer.text},
-        "logprobs": None,
-        "finish_reason": finish_reason(answer.finish_reason),
-    }
-    return JSONResponse(_whole(shape, "chat.completion", choice, answer.usage))
 
 
 @router.post("/v1/completions")
@@ -71,9 +62,32 @@ async def completions(body: CompletionRequest, request: Request, client: Router)
     """A text completion; with `stream: true`, OpenAI's SSE chunks ending in `[DONE]`."""
     completion = _addressed(body.model, body.max_tokens, body)
     completion.prompt = body.prompt_text
+    return await _answer(
+        body,
+        completion,
+        request,
+        client,
+        objects=("text_completion", "text_completion"),
+        id_prefix="cmpl",
+        choice=lambda text: {"text": text},
+    )
+
+
+async def _answer(
+    body: ChatCompletionRequest | CompletionRequest,
+    completion: router_service_pb2.Completion,
+    request: Request,
+    client: RouterClient,
+    *,
+    objects: tuple[str, str],
+    id_prefix: str,
+    choice: Callable[[str], dict[str, Any]],
+) -> Response:
+    """The router's answer as OpenAI's: SSE chunks of `objects[0]` when streamed, else one
+    `objects[1]` whose choice holds `choice(text)`."""
     shape = StreamShape(
-        object="text_completion",
-        id=f"cmpl-{uuid.uuid4().hex}",
+        object=objects[0],
+        id=f"{id_prefix}-{uuid.uuid4().hex}",
         model=body.model,
         created=int(time.time()),
         include_usage=body.include_usage,
@@ -83,13 +97,13 @@ async def completions(body: CompletionRequest, request: Request, client: Router)
         stream = await client.open_stream(completion, metadata, forbidden=_router_words)
         return sse_response(stream, shape)
     answer = await client.complete(completion, metadata, forbidden=_router_words)
-    choice = {
-        "text": answer.text,
+    whole_choice = {
+        **choice(answer.text),
         "index": 0,
         "logprobs": None,
         "finish_reason": finish_reason(answer.finish_reason),
     }
-    return JSONResponse(_whole(shape, "text_completion", choice, answer.usage))
+    return JSONResponse(_whole(shape, objects[1], whole_choice, answer.usage))
 
 
 @router.get("/v1/models")

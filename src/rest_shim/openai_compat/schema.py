@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from aigw_common.request_rules import MAX_STOP_SEQUENCES
+from aigw_common.request_rules import MAX_STOP_SEQUENCES, MAX_TEMPERATURE
 
 FEATURE_PREFIX = "feature:"
 
@@ -45,7 +45,8 @@ class _Sampling(_Body):
     stream: bool | None = False
     stream_options: StreamOptions | None = None
     max_tokens: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
-    temperature: Annotated[float, Field(ge=0, le=2)] | None = None
+    # The shared rules' ranges, checked here too so that the error names OpenAI's parameter.
+    temperature: Annotated[float, Field(ge=0, le=MAX_TEMPERATURE)] | None = None
     top_p: Annotated[float, Field(gt=0, le=1)] | None = None
     stop: (
         Annotated[str, StringConstraints(min_length=1)]

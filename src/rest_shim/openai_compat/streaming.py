@@ -13,12 +13,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from sse_starlette import ServerSentEvent
 from starlette.responses import StreamingResponse
 
 from aigw.common.v1 import common_pb2
 from aigw_common.errors import AigwError
 from rest_shim.openai_compat.errors import error_payload
+from rest_shim.sse import sse_event
 from rest_shim.streaming import (
     TEXT_STREAM_MEDIA_TYPE,
     CancellingStreamingResponse,
@@ -26,7 +26,7 @@ from rest_shim.streaming import (
     log_stream_failure,
 )
 
-_DONE = ServerSentEvent(data="[DONE]", sep="\n").encode()
+_DONE = sse_event("[DONE]", sep="\n")
 _FINISH_REASONS = {
     common_pb2.FINISH_REASON_STOP: "stop",
     common_pb2.FINISH_REASON_LENGTH: "length",
@@ -138,4 +138,4 @@ def _event(
 
 
 def _encode(payload: dict[str, Any]) -> bytes:
-    return ServerSentEvent(data=json.dumps(payload, separators=(",", ":")), sep="\n").encode()
+    return sse_event(json.dumps(payload, separators=(",", ":")), sep="\n")

@@ -9,11 +9,11 @@ from fastapi import APIRouter, Request, Response
 from aigw.common.v1 import common_pb2
 from aigw.router.v1 import router_service_pb2
 from aigw_common.errors import AigwError, NotFound
+from aigw_common.platforms import platform_name
 from rest_shim.dependencies import AppSettings, Router
 from rest_shim.model_coordinates import custom_model
 from rest_shim.router_client import forwarded_metadata
 from rest_shim.routes.chat_schema import ChatRequest, ChatResponse, ChatResponseMetadata
-from rest_shim.routes.served_by import platform_name
 from rest_shim.streaming import text_stream_response
 
 # GitLab's invokables and the aigw feature each one is served by. The scope is the feature's

@@ -5,8 +5,8 @@ first prompt component. v3 streams plain text; v4 streams GitLab's SSE events:
     event: content_chunk  data: {"choices": [{"delta": {"content": "..."}, "index": 0}]}
     event: stream_end     data: null
 
-`event` before `data` (clients depend on the order), each message ending in a blank line. The
-messages are framed by sse-starlette, the library GitLab's gateway uses, so the bytes match.
+`event` before `data` (clients depend on the order), each message ending in a blank line, with
+CRLF line ends: the bytes GitLab's gateway (which frames them with sse-starlette) sends.
 """
 
 from __future__ import annotations
@@ -17,14 +17,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from sse_starlette import ServerSentEvent
 
 from aigw.router.v1 import router_service_pb2
 from aigw_common.errors import AigwError, InvalidArgument
 from aigw_common.languages import language_of
+from aigw_common.platforms import platform_name
 from rest_shim.dependencies import Router
 from rest_shim.router_client import forwarded_metadata
-from rest_shim.routes.served_by import platform_name
 from rest_shim.routes.v3_schema import (
     CodeEditorCompletion,
     CodeEditorGeneration,
@@ -34,6 +33,7 @@ from rest_shim.routes.v3_schema import (
     ResponseMetadata,
     V3Choice,
 )
+from rest_shim.sse import sse_event
 from rest_shim.streaming import (
     TEXT_STREAM_MEDIA_TYPE,
     CancellingStreamingResponse,
@@ -132,4 +132,4 @@ async def _sse_events(stream: RouterStream) -> AsyncIterator[bytes]:
 
 
 def _sse(event: str, data: dict[str, Any] | None) -> bytes:
-    return ServerSentEvent(data=json.dumps(data), event=event).encode()
+    return sse_event(json.dumps(data), event=event)

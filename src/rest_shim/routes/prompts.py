@@ -31,7 +31,6 @@ _VERSION = r"\d+(?:\.(?:\d+|\*)){0,2}(?:-?[0-9A-Za-z]+(?:\.[0-9A-Za-z]+)*)?"
 _ONE = rf"(?:\^|~=|~|>=|<=|>|<|==|=|!=)?\s*{_VERSION}"
 _CONSTRAINT = re.compile(rf"\s*(?:\*|{_ONE}(?:\s*(?:,|\|\||\s)\s*{_ONE})*)\s*")
 
-
 router = APIRouter(tags=["prompts"])
 _log = structlog.get_logger(__name__)
 

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from aigw.common.v1 import common_pb2
 from aigw.router.v1 import router_service_pb2
 from aigw_common.languages import language_of
+from aigw_common.platforms import platform_name
 from aigw_prompts.trimming import estimated_tokens
-from rest_shim.routes.served_by import platform_name
 from rest_shim.routes.suggestions_schema import (
     Choice,
     ContextItem,
