@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 export AIGW_DATA_DIR ?= $(CURDIR)/.aigw
 
-.PHONY: run test lint format proto install clean bench bench-peers
+.PHONY: run test test-replicas check-manifests lint format proto install clean bench bench-peers
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,15 @@ run: $(INSTALLED)
 ## test: the whole test suite (unit, servicer, in-process server and end-to-end tests)
 test: $(INSTALLED)
 	$(BIN)/pytest
+
+## test-replicas: two replicas of every service behind HAProxy on PostgreSQL (installs HAProxy)
+test-replicas: $(INSTALLED)
+	scripts/install-test-balancer
+	timeout 600 $(BIN)/pytest -m replicas tests/replicas -s
+
+## check-manifests: render deploy/kubernetes's overlays and validate them offline; lint compose.yaml
+check-manifests: $(INSTALLED)
+	timeout 300 scripts/check-manifests
 
 ## lint: ruff, mypy, and buf lint/format on the contracts
 lint: $(INSTALLED)

@@ -20,7 +20,7 @@ from aigw_common.settings import (
     RouterSettings,
     Settings,
 )
-from tests import leak_scan
+from tests import backing_services, leak_scan
 
 RUN_LOG = "aigw-test-run.log"
 _SENTINEL = "log scan sentinel"
@@ -88,3 +88,17 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """The URL of a private, empty PostgreSQL database for this test."""
+    with backing_services.private_postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A Redis key prefix private to this test (keys removed afterwards)."""
+    with backing_services.private_redis_prefix() as prefix:
+        yield prefix

@@ -15,6 +15,7 @@ import grpc
 from aigw_cli import (
     admin,
     config_commands,
+    db_commands,
     demo,
     doctor,
     logging_commands,
@@ -323,4 +324,5 @@ def _parser() -> argparse.ArgumentParser:
     config_commands.add_parser(commands)
     doctor.add_parser(commands)
     logging_commands.add_parser(commands)
+    db_commands.add_parser(commands)
     return parser

@@ -36,6 +36,12 @@ def load_admin_credential(settings: Settings) -> str:
             raise FailedPrecondition("AIGW_AUTH__ADMIN_CREDENTIAL is set but empty")
         return configured
     path = settings.data_dir / ADMIN_TOKEN_FILE
+    if not path.exists() and settings.cluster:
+        # Each replica would invent a different one: nobody could call every replica.
+        raise FailedPrecondition(
+            "AIGW_CLUSTER=true: set AIGW_AUTH__ADMIN_CREDENTIAL (from a Secret) or mount "
+            f"{path}; a replica never generates its own"
+        )
     if not path.exists():
         raise FailedPrecondition(
             f"no admin credential at {path}: the suite keeps it in the data directory it was "

@@ -35,9 +35,16 @@ def open_channel(
         ("grpc.keepalive_timeout_ms", 10_000),
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.max_receive_message_length", 8 * 1024 * 1024),
+        # A replica that was down (or not started yet) is tried again within 5 s, not after
+        # gRPC's default backoff of up to two minutes.
+        ("grpc.initial_reconnect_backoff_ms", 500),
+        ("grpc.max_reconnect_backoff_ms", 5_000),
     ]
+    # Every address the target resolves to gets calls in turn (pick_first, the default, would
+    # send everything to one replica).
+    service_config: dict[str, object] = {"loadBalancingConfig": [{"round_robin": {}}]}
     if retry_methods:
-        service_config = {
+        service_config |= {
             "methodConfig": [
                 {
                     "name": retry_methods,
@@ -51,7 +58,7 @@ def open_channel(
                 }
             ]
         }
-        options.append(("grpc.service_config", json.dumps(service_config)))
+    options.append(("grpc.service_config", json.dumps(service_config)))
     all_interceptors = [*outgoing_context_interceptors(), *interceptors]
     credentials = channel_credentials(tls)
     if credentials is not None:

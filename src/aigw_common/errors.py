@@ -50,6 +50,17 @@ class AigwError(Exception):
         if reason is not None:
             self.reason = reason
 
+    def caller_retry_after_s(self) -> int | None:
+        """How long the caller should wait before trying again, when the error says so (its
+        `retry_after_s` metadata): HTTP Retry-After, gRPC RetryInfo."""
+        value = self.metadata.get("retry_after_s", "")
+        return int(value) if value.isdigit() else None
+
+    def http_headers(self) -> dict[str, str]:
+        """Headers an HTTP answer for this error carries."""
+        after = self.caller_retry_after_s()
+        return {"Retry-After": str(after)} if after is not None else {}
+
 
 class InvalidArgument(AigwError):
     grpc_code = grpc.StatusCode.INVALID_ARGUMENT

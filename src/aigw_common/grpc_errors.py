@@ -52,6 +52,10 @@ def to_status(error: errors.AigwError, domain: str) -> grpc.Status:
             field=error.field, description=error.message
         )
         details.append(_pack(error_details_pb2.BadRequest(field_violations=[violation])))
+    if (after_s := error.caller_retry_after_s()) is not None:
+        retry = error_details_pb2.RetryInfo()
+        retry.retry_delay.FromSeconds(after_s)
+        details.append(_pack(retry))
     status = status_pb2.Status(
         code=error.grpc_code.value[0], message=error.message, details=details
     )
@@ -120,7 +124,11 @@ def _details(
     return error_info, field
 
 
-def _pack(message: error_details_pb2.ErrorInfo | error_details_pb2.BadRequest) -> any_pb2.Any:
+def _pack(
+    message: error_details_pb2.ErrorInfo
+    | error_details_pb2.BadRequest
+    | error_details_pb2.RetryInfo,
+) -> any_pb2.Any:
     packed = any_pb2.Any()
     packed.Pack(message)
     return packed

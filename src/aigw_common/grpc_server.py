@@ -26,6 +26,12 @@ from aigw_common.tracing import configure_tracing
 _log = structlog.get_logger(__name__)
 
 OVERALL_HEALTH = ""
+# Health names probes ask for. Liveness: the process serves gRPC at all (SERVING from start to
+# stop, draining included: restarting a draining or not-yet-ready pod helps nobody). Readiness:
+# it should get calls (the same as "" and each service's name: SERVING once ready, NOT_SERVING
+# from the moment it starts draining).
+LIVENESS = "liveness"
+READINESS = "readiness"
 
 
 def create_server(
@@ -54,6 +60,10 @@ def create_server(
         # not yet taken by the server loop; past 1,000 gRPC starts refusing them at random.
         ("grpc.server.max_pending_requests", 10_000),
         ("grpc.server.max_pending_requests_hard_limit", 20_000),
+        # Clients re-resolve when a connection ends: aged connections spread calls over
+        # replicas added since; streams in flight get the grace to finish.
+        ("grpc.max_connection_age_ms", int(settings.max_connection_age_s * 1000)),
+        ("grpc.max_connection_age_grace_ms", int(settings.max_connection_age_grace_s * 1000)),
     ]
     return grpc.aio.server(
         interceptors=server_interceptors(domain, plugs),
@@ -102,6 +112,7 @@ async def add_standard_services(
     # The servicer reports "" as SERVING from birth; a load balancer must not believe that
     # before the service is ready.
     await set_serving(health_servicer, service_names, serving=False)
+    await health_servicer.set(LIVENESS, health_pb2.HealthCheckResponse.SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if reflection_enabled:
         reflection.enable_server_reflection(
@@ -118,7 +129,7 @@ async def set_serving(
         if serving
         else health_pb2.HealthCheckResponse.NOT_SERVING
     )
-    for name in (OVERALL_HEALTH, *service_names):
+    for name in (OVERALL_HEALTH, READINESS, *service_names):
         await health_servicer.set(name, status)
 
 
@@ -144,7 +155,7 @@ async def serve_until_signalled(
     *,
     name: str,
     port: int,
-    grace_period_s: float,
+    settings: GrpcServiceSettings,
     service_names: Sequence[str],
     on_draining: Callable[[], None] | None = None,
     serving_once: Awaitable[object] | None = None,
@@ -153,11 +164,14 @@ async def serve_until_signalled(
 
     `service_names` (and "") are reported SERVING at once, or with `serving_once` once it
     completes: e.g. once the keys to verify callers' tokens are cached, as every call is
-    refused until then. On the signal, health goes NOT_SERVING first so load balancers stop
-    sending new calls, then in-flight calls get `grace_period_s` to finish before they are
-    cancelled. `on_draining` runs in between, to end calls that would otherwise never finish
-    (watches).
+    refused until then. On the signal, readiness ("", "readiness", `service_names`) goes
+    NOT_SERVING first (liveness stays SERVING to the end), and new calls are still taken for
+    the settings' `drain_delay_s` while load balancers notice; then in-flight calls get
+    `grace_period_s` to finish before they are cancelled. `on_draining` runs just before, to
+    end calls that would otherwise never finish (watches). With a `health_port`, the health
+    service also answers there, in plaintext, for probes that cannot speak TLS.
     """
+    health_server = await _start_health_server(health_servicer, settings)
     readiness = asyncio.create_task(
         _serving_once(health_servicer, service_names, serving_once or asyncio.sleep(0))
     )
@@ -173,12 +187,21 @@ async def serve_until_signalled(
     finally:
         stopper.cancel()
         readiness.cancel()
-    _log.info("draining", service=name, grace_period_s=grace_period_s)
-    await health_servicer.enter_graceful_shutdown()
+    _log.info(
+        "draining",
+        service=name,
+        drain_delay_s=settings.drain_delay_s,
+        grace_period_s=settings.grace_period_s,
+    )
+    await set_serving(health_servicer, service_names, serving=False)
+    if settings.drain_delay_s and not waiter.done():
+        await asyncio.wait({waiter}, timeout=settings.drain_delay_s)
     if on_draining is not None:
         on_draining()
-    await server.stop(grace_period_s)
+    await server.stop(settings.grace_period_s)
     await waiter
+    if health_server is not None:
+        await health_server.stop(None)
     _log.info("stopped", service=name)
 
 
@@ -205,11 +228,26 @@ async def serve_grpc(
         health_servicer,
         name=name,
         port=port,
-        grace_period_s=section.grace_period_s,
+        settings=section,
         service_names=[service_name],
         on_draining=on_draining,
         serving_once=serving_once,
     )
+
+
+async def _start_health_server(
+    health_servicer: health.aio.HealthServicer, settings: GrpcServiceSettings
+) -> grpc.aio.Server | None:
+    if settings.health_port is None:
+        return None
+    server = grpc.aio.server()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    address = f"{settings.bind}:{settings.health_port}"
+    if server.add_insecure_port(address) == 0:
+        raise OSError(f"cannot listen on {address} (health port)")
+    await server.start()
+    _log.info("health port", address=address)
+    return server
 
 
 async def _serving_once(

@@ -68,6 +68,13 @@ UPSTREAM_ERRORS = Counter(
     ("provider", "error_type"),
 )
 
+# --- limits shared through Redis (model_proxy_svc's slots, router_svc's rate limits) -------
+LIMIT_STORE_FAILURES = Counter(
+    "aigw_limit_store_failures_total",
+    "Calls to the shared limit store (Redis) that failed, by what was done instead.",
+    ("outcome",),
+)
+
 # --- every gRPC server (one interceptor) ---------------------------------------------------
 GRPC_HANDLED = Counter(
     "grpc_server_handled_total",

@@ -79,7 +79,11 @@ def read_private(path: Path) -> bytes:
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
         _log.warning("tightening permissions of a secret file", path=str(path), mode=oct(mode))
-        os.chmod(path, FILE_MODE)
+        try:
+            os.chmod(path, FILE_MODE)
+        except OSError as error:
+            # A read-only mount (a Kubernetes Secret): its mode is set where it is mounted.
+            _log.warning("cannot tighten a read-only secret file", error=type(error).__name__)
     return path.read_bytes()
 
 

@@ -20,6 +20,12 @@ from aigw_common.settings import Settings
 def load_sealing_key(settings: Settings) -> bytes:
     """AIGW_CREDENTIALS_KEY if set (checked to be a Fernet key), else the key file's key."""
     if settings.credentials_key is None:
+        if settings.cluster and not settings.sealing_key_path.exists():
+            # A key of its own would leave this replica unable to open what others sealed.
+            raise FailedPrecondition(
+                "AIGW_CLUSTER=true: set AIGW_CREDENTIALS_KEY (from a Secret) or mount "
+                f"{settings.sealing_key_path}; a replica never generates its own"
+            )
         return load_or_create_key(settings.sealing_key_path)
     key = settings.credentials_key.get_secret_value().strip().encode()
     try:

@@ -40,20 +40,37 @@ class LoggingSettings(_Section):
 
 
 class GrpcServiceSettings(_Section):
-    """Where one gRPC service listens (`bind`, `port`) and where its clients reach it (`host`)."""
+    """Where one gRPC service listens (`bind`, `port`) and where its clients reach it (`host`,
+    or a whole gRPC `target`)."""
 
     bind: str = "127.0.0.1"
     host: str = "127.0.0.1"
     port: int = Field(ge=0, le=65535)
+    # The gRPC target clients dial instead of host:port, to balance over replicas: e.g.
+    # `dns:///aigw-router:50051` (a headless Service: every pod's address) or
+    # `ipv4:10.0.0.1:50051,10.0.0.2:50051`. Clients always balance round_robin.
+    target: str | None = None
     reflection: bool = False
+    # In-flight calls get this long to finish once stopping begins; then they are cancelled.
     grace_period_s: float = Field(default=10.0, ge=0)
+    # Between reporting NOT_SERVING and refusing new calls: the time load balancers and
+    # Kubernetes endpoints need to notice (5 s is typical there; 0 for one machine).
+    drain_delay_s: float = Field(default=0.0, ge=0, le=300)
+    # Connections are closed (GOAWAY) after this age, ±10 %, so clients re-resolve and spread
+    # over replicas added since; streams then get the grace below, which must exceed the
+    # longest stream (a model call's timeout).
+    max_connection_age_s: float = Field(default=300.0, gt=0)
+    max_connection_age_grace_s: float = Field(default=120.0, ge=0)
+    # A second, plaintext port serving only the health service, for probes that cannot speak
+    # TLS (Kubernetes' native gRPC probes); unset: none.
+    health_port: int | None = Field(default=None, ge=0, le=65535)
     max_message_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
     max_concurrent_rpcs: int | None = Field(default=None, gt=0)
 
     @property
     def address(self) -> str:
-        """The `host:port` target clients dial."""
-        return f"{self.host}:{self.port}"
+        """The target clients dial: `target` if set, else `host:port`."""
+        return self.target or f"{self.host}:{self.port}"
 
     @property
     def listen_address(self) -> str:
@@ -212,6 +229,70 @@ class ModelProxySettings(GrpcServiceSettings):
     azure_api_version: str = Field(default="2024-10-21", min_length=1)
 
 
+class DatabaseSettings(_Section):
+    """`AIGW_DATABASE__*`: where config_svc keeps the configuration (and auth_svc its signing
+    keys, with `AIGW_AUTH_SVC_KEYS__BACKEND=database`).
+
+    Unset `url`: SQLite in the data directory (one machine). A `postgresql://` URL: PostgreSQL,
+    shared by every replica; changes reach the other replicas by NOTIFY within milliseconds, and
+    by polling every `poll_interval_s` should a notification be lost.
+    """
+
+    url: SecretStr | None = None
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    # Every statement, and every wait for a row lock, is bounded.
+    statement_timeout_s: float = Field(default=10.0, gt=0)
+    poll_interval_s: float = Field(default=2.0, gt=0)
+    # Apply pending schema migrations when config_svc starts (`aigw db migrate` does it alone).
+    migrate_on_start: bool = True
+
+    @field_validator("url", mode="after")
+    @classmethod
+    def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        scheme = value.get_secret_value().partition("://")[0]
+        if scheme not in ("postgresql", "postgres"):
+            # Never quote the URL: it may hold a password.
+            raise ValueError("AIGW_DATABASE__URL must be a postgresql:// URL")
+        return value
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.url is not None
+
+
+class RedisSettings(_Section):
+    """`AIGW_REDIS__*`: the Redis every model-proxy replica shares for its limits.
+
+    Unset `url`: each process counts for itself (one machine). Set: a model's
+    `max_concurrent_requests` holds across every replica; each request holds an expiring lease,
+    renewed while it runs, so a replica that dies gives its slots back within `lease_ttl_s`.
+    """
+
+    url: SecretStr | None = None
+    # Prefix of every key aigw writes (several deployments may share one Redis).
+    key_prefix: str = Field(default="aigw", min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")
+    socket_timeout_s: float = Field(default=0.5, gt=0)
+    lease_ttl_s: float = Field(default=10.0, ge=1, le=600)
+    # When Redis cannot be reached: "open" admits by this process's own count (and counts the
+    # failure in aigw_limit_store_failures_total), "closed" refuses with 503.
+    failure_mode: Literal["open", "closed"] = "open"
+
+
+class RateLimitSettings(_Section):
+    """`AIGW_RATE_LIMITS__*`: requests and tokens per minute, per caller (a token's subject) and
+    per feature (all callers together), checked by the router. 0: no limit. Counted in Redis
+    (every router) when AIGW_REDIS__URL is set, else per router process; Redis unreachable
+    follows AIGW_REDIS__FAILURE_MODE. A refused call gets RESOURCE_EXHAUSTED (HTTP 429) with
+    the wait until the window frees up (Retry-After)."""
+
+    caller_requests_per_minute: int = Field(default=0, ge=0)
+    caller_tokens_per_minute: int = Field(default=0, ge=0)
+    feature_requests_per_minute: int = Field(default=0, ge=0)
+    feature_tokens_per_minute: int = Field(default=0, ge=0)
+
+
 class Settings(BaseSettings):
     """All of aigw's settings. Build once per process with `Settings()` and pass it down."""
 
@@ -223,6 +304,10 @@ class Settings(BaseSettings):
     )
 
     environment: Literal["development", "production"] = "production"
+    # Cluster mode (N replicas): every secret comes from the environment or a mounted Secret, and
+    # a service refuses to start rather than generate its own (a per-pod credential or sealing
+    # key would differ between replicas).
+    cluster: bool = False
     data_dir: Path = Path.home() / ".local" / "share" / "aigw"
     logging: LoggingSettings = LoggingSettings()
     auth: AuthSettings = AuthSettings()
@@ -234,6 +319,9 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = MetricsSettings()
     tracing: TracingSettings = TracingSettings()
     model_proxy: ModelProxySettings = ModelProxySettings()
+    database: DatabaseSettings = DatabaseSettings()
+    redis: RedisSettings = RedisSettings()
+    rate_limits: RateLimitSettings = RateLimitSettings()
     # Where model API keys are sealed: a Fernet key file shared by config_svc and model_proxy_svc.
     credentials_key_file: Path | None = None
     # A private (VPC) Bedrock Runtime endpoint for models that name none; GitLab's variable name.
@@ -275,6 +363,11 @@ class Settings(BaseSettings):
                 "AIGW_ENVIRONMENT=production; set AIGW_ENVIRONMENT=development for a trial setup"
             )
         return self
+
+    @property
+    def config_db_path(self) -> Path:
+        """config_svc's SQLite database (when AIGW_DATABASE__URL is unset)."""
+        return self.data_dir / "config.sqlite3"
 
     @property
     def sealing_key_path(self) -> Path:

@@ -5,7 +5,9 @@ Rotation promotes the next key to active, so every router has long had it in its
 the first token it signs arrives; the old active key keeps verifying until every token it can
 have signed has expired (`AuthSettings.key_retention_s`), then it is retired: removed from the
 key set and from disk. The state lives in `<data_dir>/keys/` (see keyset_file.py); a legacy
-`signing-<alg>.pem` from before rotation existed becomes the active key on first start.
+`signing-<alg>.pem` from before rotation existed becomes the active key on first start. With
+several replicas it lives in PostgreSQL instead (shared_keys.py): every change is computed from
+the rows as they are under a lock, never from this replica's copy, and the others reload.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
 import structlog
 from jwt import PyJWK
@@ -62,6 +65,23 @@ class _Entry:
     key: SigningKey
 
 
+Entries = dict[str, _Entry]
+
+
+class SharedKeyStorage(Protocol):
+    """A key set several replicas change (shared_keys.py)."""
+
+    def read(self) -> list[tuple[KeyRecord, SigningKey]]: ...
+
+    def change(
+        self,
+        compute: Callable[[list[tuple[KeyRecord, SigningKey]]], list[tuple[KeyRecord, SigningKey]]],
+    ) -> list[tuple[KeyRecord, SigningKey]]:
+        """Run `compute` on the stored key set under a lock every replica takes; store and
+        return its result."""
+        ...
+
+
 class KeyStore:
     """The published keys, exactly one of which signs new tokens."""
 
@@ -70,12 +90,45 @@ class KeyStore:
         entries: Sequence[tuple[KeyRecord, SigningKey]],
         *,
         storage: KeySetFile | None = None,
+        shared: SharedKeyStorage | None = None,
         clock: Clock = _utc_now,
+        read_only: bool = False,
     ) -> None:
-        check_records([record for record, _ in entries])
-        self._entries = {record.kid: _Entry(record, key) for record, key in entries}
+        self._entries = _entries(entries)
         self._storage = storage
+        self._shared = shared
         self._clock = clock
+        self._read_only = read_only
+
+    @classmethod
+    def load_read_only(cls, data_dir: Path, *, clock: Clock = _utc_now) -> KeyStore:
+        """The key set mounted at `<data_dir>/keys` (e.g. a Kubernetes Secret, shared by every
+        replica): read, never written; rotation is refused (rotate the Secret instead)."""
+        storage = KeySetFile(data_dir)
+        records = storage.read()
+        store = cls(
+            [(record, storage.load_key(record)) for record in records],
+            clock=clock,
+            read_only=True,
+        )
+        _log.info("mounted signing keys loaded", active_kid=store.active.kid)
+        return store
+
+    @classmethod
+    def shared(cls, storage: SharedKeyStorage, *, clock: Clock = _utc_now) -> KeyStore:
+        """The key set every replica shares (created by the first replica to start)."""
+        store = cls(storage.read(), shared=storage, clock=clock)
+        _log.info("shared signing keys loaded", active_kid=store.active.kid)
+        return store
+
+    @property
+    def shared_storage(self) -> SharedKeyStorage | None:
+        return self._shared
+
+    def reload(self) -> None:
+        """Take up changes another replica made (shared key sets only)."""
+        if self._shared is not None:
+            self._entries = _entries(self._shared.read())
 
     @classmethod
     def load_or_create(
@@ -146,9 +199,22 @@ class KeyStore:
         change of signer (or publication of the next key) is under `min_interval_s` old.
         Returns the new active key's record.
         """
+        promoted: list[KeyRecord] = []
+
+        def compute(entries: Entries) -> Entries:
+            entries, record = self._rotated(entries, new_next, retention_s, min_interval_s)
+            promoted.append(record)
+            return entries
+
+        self._change(compute)
+        return promoted[0]
+
+    def _rotated(
+        self, current: Entries, new_next: SigningKey, retention_s: float, min_interval_s: float
+    ) -> tuple[Entries, KeyRecord]:
         now = self._clock()
-        self.retire_expired()
-        active, upcoming = self._entry("active"), self._entries_in("next")
+        current, _ = self._without_expired(current)
+        active, upcoming = _entry(current, "active"), _entries_in(current, "next")
         last_change = max(
             [active.record.activated_at or active.record.created_at]
             + [entry.record.created_at for entry in upcoming]
@@ -161,7 +227,7 @@ class KeyStore:
                 metadata={"retry_after_s": f"{wait_s:.0f}"},
             )
         file = self._storage.write_key(new_next) if self._storage is not None else ""
-        entries = dict(self._entries)
+        entries = dict(current)
         retiring = active.record.with_state(
             "retiring", deactivated_at=now, retire_at=now + timedelta(seconds=retention_s)
         )
@@ -177,7 +243,6 @@ class KeyStore:
         if upcoming:
             staged = KeyRecord(new_next.kid, new_next.algorithm, file, "next", now)
             entries[staged.kid] = _Entry(staged, new_next)
-        self._save(entries)
         _log.info(
             "signing keys rotated",
             active_kid=promoted.kid,
@@ -185,41 +250,75 @@ class KeyStore:
             retiring_kid=retiring.kid,
             retire_at=retiring.retire_at.isoformat() if retiring.retire_at else None,
         )
-        return promoted
+        return entries, promoted
 
     def retire_expired(self) -> list[str]:
         """Remove keys whose retention has passed (from the key set, then from disk)."""
+        _, expired = self._without_expired(self._entries)
+        if not expired or self._read_only:
+            return []
+        removed: list[KeyRecord] = []
+
+        def compute(entries: Entries) -> Entries:
+            kept, gone = self._without_expired(entries)
+            removed.extend(gone)
+            return kept
+
+        self._change(compute)
+        for record in removed:
+            if self._storage is not None and record.file:
+                self._storage.remove_key_file(record.file)
+            _log.info("signing key retired", kid=record.kid)
+        return [record.kid for record in removed]
+
+    def _without_expired(self, entries: Entries) -> tuple[Entries, list[KeyRecord]]:
         now = self._clock()
         expired = [
             entry.record
-            for entry in self._entries.values()
+            for entry in entries.values()
             if entry.record.state == "retiring"
             and entry.record.retire_at is not None
             and entry.record.retire_at <= now
         ]
-        if not expired:
-            return []
-        entries = {
-            kid: entry for kid, entry in self._entries.items() if entry.record not in expired
-        }
-        self._save(entries)
-        for record in expired:
-            if self._storage is not None and record.file:
-                self._storage.remove_key_file(record.file)
-            _log.info("signing key retired", kid=record.kid)
-        return [record.kid for record in expired]
+        kept = {kid: entry for kid, entry in entries.items() if entry.record not in expired}
+        return kept, expired
 
-    def _save(self, entries: dict[str, _Entry]) -> None:
+    def _change(self, compute: Callable[[Entries], Entries]) -> None:
+        """Apply `compute` to the key set: to the stored one under its lock when shared."""
+        if self._read_only:
+            raise FailedPrecondition(
+                "the signing keys are mounted read-only (AIGW_CLUSTER=true without "
+                "AIGW_DATABASE__URL); change them in the Secret they come from"
+            )
+        shared = self._shared
+        if shared is not None:
+            self._entries = _entries(shared.change(lambda pairs: _pairs(compute(_entries(pairs)))))
+            return
+        entries = compute(self._entries)
         if self._storage is not None:
             self._storage.write([entry.record for entry in entries.values()])
         self._entries = entries
 
     def _entry(self, state: KeyState) -> _Entry:
-        (entry,) = self._entries_in(state)
-        return entry
+        return _entry(self._entries, state)
 
-    def _entries_in(self, state: KeyState) -> list[_Entry]:
-        return [entry for entry in self._entries.values() if entry.record.state == state]
+
+def _entries(pairs: Sequence[tuple[KeyRecord, SigningKey]]) -> Entries:
+    check_records([record for record, _ in pairs])
+    return {record.kid: _Entry(record, key) for record, key in pairs}
+
+
+def _pairs(entries: Entries) -> list[tuple[KeyRecord, SigningKey]]:
+    return [(entry.record, entry.key) for entry in entries.values()]
+
+
+def _entry(entries: Entries, state: KeyState) -> _Entry:
+    (entry,) = _entries_in(entries, state)
+    return entry
+
+
+def _entries_in(entries: Entries, state: KeyState) -> list[_Entry]:
+    return [entry for entry in entries.values() if entry.record.state == state]
 
 
 def _create_first_key_set(storage: KeySetFile, algorithm: Algorithm, now: datetime) -> None:

@@ -12,12 +12,17 @@ from grpc_health.v1 import health
 
 from aigw.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
 from aigw_common.admin_credential import load_or_create_admin_credential
+from aigw_common.errors import FailedPrecondition
 from aigw_common.grpc_server import build_grpc_server, run_service, serve_grpc
 from aigw_common.oidc import GitLabIssuers
+from aigw_common.secrets_box import SecretsBox, load_sealing_key
 from aigw_common.settings import Settings
 from aigw_common.token_verifier import TrustedIssuer
 from auth_svc.keys import KeyStore
+from auth_svc.keyset_file import KeySetFile
 from auth_svc.servicer import AuthServiceServicer
+from auth_svc.shared_keys import SharedKeys, follow_shared_keys
+from config_svc.migrate import migrate
 
 SERVICE_NAME = auth_service_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
 # How often keys past their retention are removed.
@@ -52,7 +57,7 @@ async def retire_keys_periodically(keys: KeyStore, interval_s: float = RETIRE_CH
     while True:
         await asyncio.sleep(interval_s)
         try:
-            keys.retire_expired()
+            await asyncio.to_thread(keys.retire_expired)
         except Exception as error:  # a full disk must not stop the service
             _log.warning("cannot retire expired keys", error=type(error).__name__)
 
@@ -60,18 +65,49 @@ async def retire_keys_periodically(keys: KeyStore, interval_s: float = RETIRE_CH
 async def load_dependencies(settings: Settings) -> tuple[KeyStore, str]:
     """The key store and admin credential, created on first start (off the event loop: RSA
     key generation takes a moment)."""
+    admin_credential = await asyncio.to_thread(load_or_create_admin_credential, settings)
+    shared = await shared_key_storage(settings)
+    if shared is not None:
+        await asyncio.to_thread(shared.ensure, settings.auth.algorithm)
+        return await asyncio.to_thread(KeyStore.shared, shared), admin_credential
+    keyset = KeySetFile(settings.data_dir).path
+    if settings.cluster:
+        if not keyset.exists():
+            raise FailedPrecondition(
+                "AIGW_CLUSTER=true: share the signing keys through AIGW_DATABASE__URL, or "
+                f"mount them read-only at {keyset.parent}; a replica never generates its own"
+            )
+        keys = await asyncio.to_thread(KeyStore.load_read_only, settings.data_dir)
+        return keys, admin_credential
     keys = await asyncio.to_thread(
         KeyStore.load_or_create, settings.data_dir, settings.auth.algorithm
     )
-    admin_credential = await asyncio.to_thread(load_or_create_admin_credential, settings)
     return keys, admin_credential
+
+
+async def shared_key_storage(settings: Settings) -> SharedKeys | None:
+    """The key set in PostgreSQL when AIGW_DATABASE__URL is set (schema migrated first, as
+    config_svc does), else None."""
+    if settings.database.url is None:
+        return None
+    if settings.database.migrate_on_start:
+        await asyncio.to_thread(migrate, settings.database, settings.config_db_path)
+    box = SecretsBox(await asyncio.to_thread(load_sealing_key, settings))
+    return SharedKeys(settings.database, box)
 
 
 async def serve(settings: Settings) -> None:
     keys, admin_credential = await load_dependencies(settings)
-    keys.retire_expired()
+    await asyncio.to_thread(keys.retire_expired)
     gitlab = GitLabIssuers(settings)
-    retiring = asyncio.create_task(retire_keys_periodically(keys), name="retire-keys")
+    background = [asyncio.create_task(retire_keys_periodically(keys), name="retire-keys")]
+    shared = keys.shared_storage
+    if isinstance(shared, SharedKeys):
+        background.append(
+            asyncio.create_task(
+                follow_shared_keys(keys, shared, settings.database), name="follow-keys"
+            )
+        )
     try:
         await serve_grpc(
             lambda health_servicer: build_server(
@@ -87,9 +123,10 @@ async def serve(settings: Settings) -> None:
             started=gitlab.start,
         )
     finally:
-        retiring.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await retiring
+        for task in background:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await gitlab.close()
 
 

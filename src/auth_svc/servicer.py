@@ -107,7 +107,10 @@ class AuthServiceServicer(auth_service_pb2_grpc.AuthServiceServicer):
         async with self._rotation:
             # Generating an RSA key takes a moment: not on the event loop.
             upcoming = await asyncio.to_thread(SigningKey.generate, self._auth.algorithm)
-            active = self._keys.rotate(upcoming, retention_s=self._auth.key_retention_s)
+            # Shared keys: a transaction holding a lock every replica takes.
+            active = await asyncio.to_thread(
+                self._keys.rotate, upcoming, retention_s=self._auth.key_retention_s
+            )
         by_state = {record.state: record for record in self._keys.records()}
         retiring = max(
             (record for record in self._keys.records() if record.state == "retiring"),
@@ -124,7 +127,7 @@ class AuthServiceServicer(auth_service_pb2_grpc.AuthServiceServicer):
         self, request: auth_service_pb2.GetKeySetRequest, context: Context
     ) -> auth_service_pb2.GetKeySetResponse:
         self._require_admin(context, "GetKeySet")
-        self._keys.retire_expired()
+        await asyncio.to_thread(self._keys.retire_expired)
         return auth_service_pb2.GetKeySetResponse(
             keys=[_key_info(record) for record in self._keys.records()]
         )

@@ -69,6 +69,11 @@ class SigningKey:
         """The key in the PEM file at `path`; FailedPrecondition if it is unusable."""
         return cls.from_private_key(_load_pem(path), algorithm)
 
+    @classmethod
+    def from_pem(cls, pem: bytes, algorithm: Algorithm, *, where: str) -> SigningKey:
+        """The key in `pem` (stored at `where`, for messages); FailedPrecondition if unusable."""
+        return cls.from_private_key(_parse_pem(pem, where), algorithm)
+
     def to_pem(self) -> bytes:
         """The private key as unencrypted PKCS#8 PEM (the file is owner-only)."""
         return self.private_key.private_bytes(
@@ -88,21 +93,27 @@ def _generate(algorithm: Algorithm) -> PrivateKey:
 
 def _load_pem(path: Path) -> PrivateKey:
     try:
-        key = serialization.load_pem_private_key(read_private(path), password=None)
+        pem = read_private(path)
     except FileNotFoundError:
         raise FailedPrecondition(
             f"the signing key file {path} is missing; restore it, or remove the keys "
             "directory to start over with new keys (tokens already issued then stop working)"
         ) from None
+    return _parse_pem(pem, f"file {path}")
+
+
+def _parse_pem(pem: bytes, where: str) -> PrivateKey:
+    try:
+        key = serialization.load_pem_private_key(pem, password=None)
     except (ValueError, TypeError) as error:
         raise FailedPrecondition(
-            f"the signing key file {path} cannot be read as an unencrypted PEM private key "
+            f"the signing key {where} cannot be read as an unencrypted PEM private key "
             f"({type(error).__name__}); restore it or remove it to generate a new key"
         ) from None
     if not isinstance(
         key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
     ):
-        raise FailedPrecondition(f"the signing key file {path} holds an unsupported key type")
+        raise FailedPrecondition(f"the signing key {where} holds an unsupported key type")
     return key
 
 

@@ -1,4 +1,4 @@
-"""Who may call ConfigService: the scope each method needs (ServiceAuthInterceptor enforces it).
+"""Who may call ConfigService: the scope each method needs (ServiceAuthGuard enforces it).
 
 Changes and the audit trail need `aigw_admin` (the `aigw` command). Reads and WatchConfig need
 `aigw_service` (aigw's own services, e.g. every router), `aigw_config_read` or `aigw_admin`.

@@ -7,7 +7,6 @@ ModelTarget gains is compared too); an API key is compared by opening the stored
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -17,6 +16,7 @@ from google.protobuf.message import Message
 from aigw.common.v1 import common_pb2
 from aigw.config.v1 import config_service_pb2
 from aigw_common.platforms import platform_name
+from config_svc.database import Database
 from config_svc.store import _delete_model, _insert_model, _replace_feature_setting
 
 MODEL = "model"
@@ -51,7 +51,7 @@ def describe(change: config_service_pb2.ConfigChange) -> str:
 
 
 def apply(
-    conn: sqlite3.Connection,
+    conn: Database,
     current: config_service_pb2.ConfigSnapshot,
     declared: Sequence[config_service_pb2.DeclaredModel],
     settings: Sequence[config_service_pb2.FeatureSetting],
@@ -94,7 +94,7 @@ def apply(
 
 
 def _write(
-    conn: sqlite3.Connection,
+    conn: Database,
     models: list[config_service_pb2.Model],
     deleted: list[str],
     settings: Sequence[config_service_pb2.FeatureSetting],

@@ -1,4 +1,5 @@
-"""Build and run the config service: SQLite store, sealing key, token checks, gRPC server."""
+"""Build and run the config service: SQLite or PostgreSQL store, sealing key, token checks, gRPC
+server, and the feed of changes made through other replicas."""
 
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ from aigw_common.settings import Settings
 from aigw_common.token_verifier import TokenVerifier
 from config_svc.authorization import required_scopes
 from config_svc.broadcast import SnapshotBroadcast
+from config_svc.change_feed import ChangeFeed
 from config_svc.servicer import ConfigServiceServicer
-from config_svc.store import DB_FILENAME, ConfigStore
+from config_svc.store import ConfigStore
 
 SERVICE_NAME = config_service_pb2.DESCRIPTOR.services_by_name["ConfigService"].full_name
 # ErrorInfo.domain for every error this service reports.
@@ -26,8 +28,13 @@ ERROR_DOMAIN = "config_svc.aigw"
 
 
 async def open_store(settings: Settings) -> ConfigStore:
-    """The configuration database in the data directory, created and migrated as needed."""
-    return await ConfigStore.open(settings.data_dir / DB_FILENAME)
+    """The configuration database: PostgreSQL at AIGW_DATABASE__URL, else SQLite in the data
+    directory; migrated first unless AIGW_DATABASE__MIGRATE_ON_START=false."""
+    return await ConfigStore.open_database(
+        settings.database,
+        settings.config_db_path,
+        migrate_first=settings.database.migrate_on_start,
+    )
 
 
 async def open_secrets_box(settings: Settings) -> SecretsBox:
@@ -66,22 +73,27 @@ async def serve(settings: Settings) -> None:
     try:
         async with auth_svc_keys(settings) as keys:
             broadcast = SnapshotBroadcast(await store.load_snapshot())
-            await serve_grpc(
-                lambda health_servicer: build_server(
-                    settings,
-                    health_servicer,
-                    store=store,
-                    box=box,
-                    broadcast=broadcast,
-                    auth=ServiceAuth(TokenVerifier(keys, settings.auth)),
-                ),
-                name="config_svc",
-                section=settings.config_svc,
-                service_name=SERVICE_NAME,
-                # Every call needs a verified token: SERVING once auth_svc's keys are cached.
-                serving_once=keys.wait_ready(),
-                on_draining=broadcast.close,
-            )
+            feed = ChangeFeed(store, broadcast, settings.database)
+            feed.start()
+            try:
+                await serve_grpc(
+                    lambda health_servicer: build_server(
+                        settings,
+                        health_servicer,
+                        store=store,
+                        box=box,
+                        broadcast=broadcast,
+                        auth=ServiceAuth(TokenVerifier(keys, settings.auth)),
+                    ),
+                    name="config_svc",
+                    section=settings.config_svc,
+                    service_name=SERVICE_NAME,
+                    # Every call needs a verified token: SERVING once auth_svc's keys are cached.
+                    serving_once=keys.wait_ready(),
+                    on_draining=broadcast.close,
+                )
+            finally:
+                await feed.stop()
     finally:
         await store.close()
 

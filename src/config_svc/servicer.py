@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import AsyncIterator, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -14,6 +13,7 @@ from aigw.config.v1 import config_service_pb2, config_service_pb2_grpc
 from aigw_common.request_context import current_caller
 from config_svc import declarative, paging, validation
 from config_svc.broadcast import SnapshotBroadcast
+from config_svc.database import Database
 from config_svc.store import AuditEntry, ConfigStore, Mutation
 
 if TYPE_CHECKING:
@@ -165,9 +165,7 @@ class ConfigServiceServicer(config_service_pb2_grpc.ConfigServiceServicer):
     ) -> config_service_pb2.ApplyConfigResponse:
         validation.check_apply_config(request)
 
-        def work(
-            conn: sqlite3.Connection, current: config_service_pb2.ConfigSnapshot
-        ) -> declarative.Plan:
+        def work(conn: Database, current: config_service_pb2.ConfigSnapshot) -> declarative.Plan:
             return declarative.apply(
                 conn,
                 current,

@@ -1,17 +1,18 @@
-"""Models and feature settings persisted in SQLite, with a version that counts every change.
+"""Models and feature settings persisted in SQLite or PostgreSQL, with a version that counts
+every change.
 
 All database work runs in worker threads (`asyncio.to_thread`) so the event loop never waits on
-disk; one lock serialises use of the single connection. Every mutation bumps the version in the
-same transaction as the change, so a version always names exactly one state; the same
-transaction checks the version the caller expected (optimistic concurrency) and writes the audit
-event naming who made the change.
+disk or network; one lock serialises use of the single connection. Every mutation bumps the
+version in the same transaction as the change, so a version always names exactly one state; the
+same transaction checks the version the caller expected (optimistic concurrency) and writes the
+audit event naming who made the change. On PostgreSQL the same transaction also NOTIFYs every
+replica of the new version (see change_feed.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -23,10 +24,9 @@ from aigw.common.v1 import common_pb2
 from aigw.config.v1 import config_service_pb2
 from aigw_common import catalog
 from aigw_common.errors import Aborted, AlreadyExists, FailedPrecondition, NotFound
-from aigw_common.private_files import ensure_private_dir, ensure_private_file
-from config_svc.schema import migrate
-
-DB_FILENAME = "config.sqlite3"
+from aigw_common.settings import DatabaseSettings
+from config_svc.database import Database, PostgresDatabase, SqliteDatabase
+from config_svc.migrate import migrate, require_current
 
 _T = TypeVar("_T")
 
@@ -63,19 +63,43 @@ class Mutation:
 
 
 _NO_OPTIONS = Mutation()
+# LIMIT for "every row" that both databases accept.
+_NO_LIMIT = 2**62
 
 
 class ConfigStore:
     """The persisted configuration. Open with `await ConfigStore.open(path)`; close when done."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Database) -> None:
         self._conn = conn
         self._lock = threading.Lock()
 
     @classmethod
     async def open(cls, path: Path) -> ConfigStore:
-        """Open (creating and migrating as needed) the database at `path`."""
-        return cls(await asyncio.to_thread(_connect, path))
+        """Open (creating and migrating as needed) the SQLite database at `path`."""
+        return await cls.open_database(DatabaseSettings(), path)
+
+    @classmethod
+    async def open_database(
+        cls, settings: DatabaseSettings, sqlite_path: Path, *, migrate_first: bool = True
+    ) -> ConfigStore:
+        """Open PostgreSQL (`settings.url`) or else SQLite at `sqlite_path`, migrating it first
+        unless told not to (then it must already be migrated: `aigw db migrate`)."""
+
+        def connect() -> Database:
+            if migrate_first:
+                migrate(settings, sqlite_path)
+            else:
+                require_current(settings, sqlite_path)
+            if settings.url is not None:
+                return PostgresDatabase(settings)
+            return SqliteDatabase(sqlite_path)
+
+        return cls(await asyncio.to_thread(connect))
+
+    async def current_version(self) -> int:
+        """The version alone (cheap: what replicas poll)."""
+        return await self._run(lambda: _version(self._conn))
 
     async def close(self) -> None:
         await self._run(self._conn.close)
@@ -104,14 +128,16 @@ class ConfigStore:
     async def set_request_logging(self, enabled: bool, options: Mutation = _NO_OPTIONS) -> int:
         """Switch expanded logging on or off. Returns the new version."""
 
-        def switch(conn: sqlite3.Connection) -> None:
-            conn.execute("UPDATE config_version SET request_logging = ? WHERE id = 1", (enabled,))
+        def switch(conn: Database) -> None:
+            conn.execute(
+                "UPDATE config_version SET request_logging = ? WHERE id = 1", (int(enabled),)
+            )
 
         return await self._mutate(switch, options)
 
     async def transact(
         self,
-        work: Callable[[sqlite3.Connection, config_service_pb2.ConfigSnapshot], _T],
+        work: Callable[[Database, config_service_pb2.ConfigSnapshot], _T],
         changed: Callable[[_T], AuditEntry | None],
         *,
         expected_version: int = 0,
@@ -123,20 +149,19 @@ class ConfigStore:
 
         def transaction() -> tuple[_T, int]:
             conn = self._conn
-            conn.execute("BEGIN IMMEDIATE")
+            conn.begin_write()
             try:
                 _check_expected(conn, expected_version)
                 result = work(conn, self._snapshot(conn))
                 audit = changed(result)
                 if audit is None or validate_only:
                     version = _version(conn)
-                    conn.execute("ROLLBACK")
+                    conn.rollback()
                     return result, version
                 version = _bump(conn, audit)
-                conn.execute("COMMIT")
+                conn.commit()
             except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
+                conn.rollback()
                 raise
             return result, version
 
@@ -166,18 +191,18 @@ class ConfigStore:
         return await asyncio.to_thread(locked)
 
     async def _mutate(
-        self, change: Callable[[sqlite3.Connection], None], options: Mutation = _NO_OPTIONS
+        self, change: Callable[[Database], None], options: Mutation = _NO_OPTIONS
     ) -> int:
         def transaction() -> int:
             conn = self._conn
-            conn.execute("BEGIN IMMEDIATE")
+            conn.begin_write()
             try:
                 _check_expected(conn, options.expected_version)
                 change(conn)
                 version = _bump(conn, options.audit)
-                conn.execute("COMMIT")
+                conn.commit()
             except BaseException:
-                conn.execute("ROLLBACK")
+                conn.rollback()
                 raise
             return version
 
@@ -185,19 +210,19 @@ class ConfigStore:
 
     def _load_snapshot(self) -> config_service_pb2.ConfigSnapshot:
         conn = self._conn
-        conn.execute("BEGIN")
+        conn.begin_read()
         try:
             snapshot = self._snapshot(conn)
         finally:
-            conn.execute("COMMIT")
+            conn.rollback()
         return snapshot
 
     @staticmethod
-    def _snapshot(conn: sqlite3.Connection) -> config_service_pb2.ConfigSnapshot:
+    def _snapshot(conn: Database) -> config_service_pb2.ConfigSnapshot:
         return config_service_pb2.ConfigSnapshot(
             version=_version(conn),
-            models=_select_models(conn, after="", limit=-1),
-            feature_settings=_select_features(conn, after="", limit=-1),
+            models=_select_models(conn, after="", limit=_NO_LIMIT),
+            feature_settings=_select_features(conn, after="", limit=_NO_LIMIT),
             request_logging=bool(
                 conn.execute("SELECT request_logging FROM config_version WHERE id = 1").fetchone()[
                     0
@@ -206,33 +231,12 @@ class ConfigStore:
         )
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    # The configuration holds sealed API keys and the audit trail: owner-only, like every file
-    # in the data directory.
-    ensure_private_dir(path.parent)
-    ensure_private_file(path)
-    # Autocommit mode: every transaction here is begun and ended explicitly. The connection is
-    # used from worker threads, one at a time (ConfigStore's lock).
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    try:
-        conn.execute("PRAGMA journal_mode = WAL")
-        # FULL: a change acknowledged to the caller survives a power cut, not only a crash.
-        conn.execute("PRAGMA synchronous = FULL")
-        conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA busy_timeout = 5000")
-        migrate(conn)
-    except BaseException:
-        conn.close()
-        raise
-    return conn
-
-
-def _version(conn: sqlite3.Connection) -> int:
+def _version(conn: Database) -> int:
     version: int = conn.execute("SELECT version FROM config_version WHERE id = 1").fetchone()[0]
     return version
 
 
-def _check_expected(conn: sqlite3.Connection, expected: int) -> None:
+def _check_expected(conn: Database, expected: int) -> None:
     if expected and (current := _version(conn)) != expected:
         raise Aborted(
             f"expected_version: the configuration changed since version {expected} (it is now at "
@@ -242,10 +246,11 @@ def _check_expected(conn: sqlite3.Connection, expected: int) -> None:
         )
 
 
-def _bump(conn: sqlite3.Connection, audit: AuditEntry | None) -> int:
+def _bump(conn: Database, audit: AuditEntry | None) -> int:
     """Move to the next version and record who made the change."""
     conn.execute("UPDATE config_version SET version = version + 1 WHERE id = 1")
     version = _version(conn)
+    conn.announce(version)
     if audit is not None:
         conn.execute(
             "INSERT INTO audit_events (version, at_unix_ms, subject, method, changes) "
@@ -262,7 +267,7 @@ def _bump(conn: sqlite3.Connection, audit: AuditEntry | None) -> int:
 
 
 def _select_audit(
-    conn: sqlite3.Connection, *, before: int, limit: int
+    conn: Database, *, before: int, limit: int
 ) -> list[config_service_pb2.AuditEvent]:
     events = []
     for version, at_ms, subject, method, changes in conn.execute(
@@ -278,7 +283,7 @@ def _select_audit(
     return events
 
 
-def _insert_model(conn: sqlite3.Connection, model: config_service_pb2.Model) -> None:
+def _insert_model(conn: Database, model: config_service_pb2.Model) -> None:
     if conn.execute("SELECT 1 FROM models WHERE name = ?", (model.name,)).fetchone():
         raise AlreadyExists(f"model {model.name!r} already exists", metadata={"model": model.name})
     target = model.target
@@ -322,7 +327,7 @@ def _options_blob(target: common_pb2.ModelTarget) -> bytes | None:
     return holder.SerializeToString()
 
 
-def _delete_model(conn: sqlite3.Connection, name: str) -> None:
+def _delete_model(conn: Database, name: str) -> None:
     if not conn.execute("SELECT 1 FROM models WHERE name = ?", (name,)).fetchone():
         raise NotFound(f"model {name!r} not found", metadata={"model": name})
     rows = conn.execute(
@@ -339,9 +344,7 @@ def _delete_model(conn: sqlite3.Connection, name: str) -> None:
     conn.execute("DELETE FROM models WHERE name = ?", (name,))
 
 
-def _replace_feature_setting(
-    conn: sqlite3.Connection, setting: config_service_pb2.FeatureSetting
-) -> None:
+def _replace_feature_setting(conn: Database, setting: config_service_pb2.FeatureSetting) -> None:
     _require_models(conn, setting.models, setting.feature)
     conn.execute(
         "INSERT INTO feature_settings (feature, disabled) VALUES (?, ?) "
@@ -355,7 +358,7 @@ def _replace_feature_setting(
     )
 
 
-def _require_models(conn: sqlite3.Connection, names: Sequence[str], feature: str) -> None:
+def _require_models(conn: Database, names: Sequence[str], feature: str) -> None:
     """Every model exists and its family can serve `feature`."""
     if not names:
         return
@@ -378,9 +381,7 @@ def _require_models(conn: sqlite3.Connection, names: Sequence[str], feature: str
         catalog.check_assignment(feature, name, known[name], field="feature_setting.models")
 
 
-def _select_models(
-    conn: sqlite3.Connection, *, after: str, limit: int
-) -> list[config_service_pb2.Model]:
+def _select_models(conn: Database, *, after: str, limit: int) -> list[config_service_pb2.Model]:
     rows = conn.execute(
         f"SELECT {_MODEL_COLUMNS} FROM models WHERE name > ? ORDER BY name LIMIT ?",  # noqa: S608
         (after, limit),
@@ -426,7 +427,7 @@ def _model_from_row(row: tuple[Any, ...]) -> config_service_pb2.Model:
 
 
 def _select_features(
-    conn: sqlite3.Connection, *, after: str, limit: int
+    conn: Database, *, after: str, limit: int
 ) -> list[config_service_pb2.FeatureSetting]:
     settings = [
         config_service_pb2.FeatureSetting(feature=feature, disabled=bool(disabled))

@@ -19,7 +19,9 @@ from aigw_common.tls import outbound_verify
 from aigw_common.token_verifier import TokenVerifier
 from model_proxy_svc.bedrock_clients import BedrockClients
 from model_proxy_svc.clients import HttpClients
+from model_proxy_svc.limits import Admission
 from model_proxy_svc.servicer import ModelProxyServicer
+from model_proxy_svc.shared_limits import SharedConcurrencyLimiter
 from model_proxy_svc.upstream_log import UpstreamLog
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ModelProxyService"].full_name
@@ -34,6 +36,7 @@ async def build_server(
     secrets: SecretsBox | None = None,
     bedrock: BedrockClients | None = None,
     auth: ServiceAuth,
+    limiter: Admission | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     """The bound, not yet started server. The caller owns `clients` and `bedrock` and closes
     them after the server stops; `secrets` defaults to the configured sealing key; without
@@ -45,7 +48,7 @@ async def build_server(
         secrets = SecretsBox(load_sealing_key(settings))
     if bedrock is None:
         bedrock = _bedrock_clients(settings)
-    servicer = ModelProxyServicer(section, clients, secrets, bedrock)
+    servicer = ModelProxyServicer(section, clients, secrets, bedrock, limiter)
     return await build_grpc_server(
         section,
         settings.tls,
@@ -62,6 +65,8 @@ async def serve(settings: Settings) -> None:
     """Serve until SIGTERM/SIGINT, then drain and close every upstream connection."""
     clients = HttpClients(settings.model_proxy, verify=outbound_verify(settings.tls))
     bedrock = _bedrock_clients(settings)
+    # With Redis, model limits hold across every replica; else per process.
+    shared = SharedConcurrencyLimiter(settings.redis) if settings.redis.url is not None else None
     try:
         secrets = SecretsBox(load_sealing_key(settings))
         async with auth_svc_keys(settings) as keys:
@@ -73,6 +78,7 @@ async def serve(settings: Settings) -> None:
                     secrets=secrets,
                     bedrock=bedrock,
                     auth=ServiceAuth(TokenVerifier(keys, settings.auth)),
+                    limiter=shared,
                 ),
                 name="model_proxy_svc",
                 section=settings.model_proxy,
@@ -83,6 +89,8 @@ async def serve(settings: Settings) -> None:
     finally:
         await clients.aclose()
         await bedrock.aclose()
+        if shared is not None:
+            await shared.aclose()
 
 
 def _bedrock_clients(settings: Settings) -> BedrockClients:

@@ -16,7 +16,7 @@ from aigw_common.settings import ModelProxySettings
 from model_proxy_svc.bedrock_clients import BedrockClients
 from model_proxy_svc.clients import HttpClients
 from model_proxy_svc.deadlines import call_with_retries, guarded_stream, within_deadline
-from model_proxy_svc.limits import ConcurrencyLimiter
+from model_proxy_svc.limits import Admission, ConcurrencyLimiter
 from model_proxy_svc.providers import Providers
 from model_proxy_svc.providers.base import Chunk, GenerationRequest, Provider, Upstream, Usage
 from model_proxy_svc.retries import RetryPolicy
@@ -37,9 +37,10 @@ class ModelProxyServicer(pb_grpc.ModelProxyServiceServicer):
         clients: HttpClients,
         secrets: SecretsBox,
         bedrock: BedrockClients,
+        limiter: Admission | None = None,
     ) -> None:
         self._providers = Providers(clients, bedrock)
-        self._limiter = ConcurrencyLimiter()
+        self._limiter = limiter or ConcurrencyLimiter()
         self._secrets = secrets
         self._settings = settings
         self._retries = RetryPolicy(settings)
@@ -48,7 +49,7 @@ class ModelProxyServicer(pb_grpc.ModelProxyServiceServicer):
         provider, generation = self._prepare(request, context)
         upstream = generation.upstream
         limit = request.generation.target.limits.max_concurrent_requests
-        with self._limiter.slot(upstream.model_name, limit):
+        async with self._limiter.slot(upstream.model_name, limit):
             completion = await call_with_retries(
                 lambda: provider.generate(generation), upstream, self._retries
             )
@@ -64,7 +65,7 @@ class ModelProxyServicer(pb_grpc.ModelProxyServiceServicer):
         provider, generation = self._prepare(request, context)
         upstream = generation.upstream
         limit = request.generation.target.limits.max_concurrent_requests
-        with self._limiter.slot(upstream.model_name, limit):
+        async with self._limiter.slot(upstream.model_name, limit):
             # If the caller cancels, grpc closes this generator at its `yield`; aclosing then
             # closes the adapter's, whose `async with` closes the upstream HTTP response.
             # A fast model outruns a gRPC message per token: what queued up goes as one.

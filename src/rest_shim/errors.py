@@ -118,7 +118,9 @@ def error_response(error: errors.AigwError) -> JSONResponse:
     """GitLab's HTTP answer for `error`."""
     row = row_for(GITLAB_ERRORS, error)
     log_answer(error, row.status)
-    return JSONResponse({row.key: row.words(error)}, status_code=row.status)
+    return JSONResponse(
+        {row.key: row.words(error)}, status_code=row.status, headers=error.http_headers()
+    )
 
 
 def validation_detail(problems: Sequence[Any]) -> str:

@@ -34,6 +34,10 @@ _GITLAB_HEADER_PREFIX = "x-gitlab-"
 _METADATA_KEY = re.compile(r"[0-9a-z_.-]+")
 
 
+# Health checks one readiness probe may ask (each may reach another router replica).
+_READINESS_ATTEMPTS = 3
+
+
 class RouterClient:
     """Calls RouterService and the router's health service over one shared channel."""
 
@@ -131,15 +135,27 @@ class RouterClient:
         return AgentStream(call), event
 
     async def serving(self) -> bool:
-        """Whether the router reports SERVING for its overall health; raises the domain error
-        when it cannot be asked."""
-        try:
-            response = await self._health_check(
-                health_pb2.HealthCheckRequest(service=""), timeout=READINESS_TIMEOUT_S
-            )
-        except grpc.aio.AioRpcError as error:
+        """Whether a router reports SERVING for its overall health; raises the domain error
+        when none can be asked.
+
+        Behind a balancer each check may reach another router: one that is draining (NOT_SERVING
+        on its way out) must not make this shim, and every other shim, look unready too. A few
+        checks are asked; any SERVING answer will do.
+        """
+        error: grpc.aio.AioRpcError | None = None
+        for _ in range(_READINESS_ATTEMPTS):
+            try:
+                response = await self._health_check(
+                    health_pb2.HealthCheckRequest(service=""), timeout=READINESS_TIMEOUT_S
+                )
+            except grpc.aio.AioRpcError as failed:
+                error = failed
+                continue
+            if response.status == health_pb2.HealthCheckResponse.SERVING:
+                return True
+        if error is not None:
             raise from_rpc_error(error) from None
-        return response.status == health_pb2.HealthCheckResponse.SERVING
+        return False
 
 
 class AgentStream:

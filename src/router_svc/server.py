@@ -20,6 +20,7 @@ from router_svc.access_log import AccessLog
 from router_svc.authentication import Authentication, warn_if_bypassed
 from router_svc.config_cache import ConfigCache
 from router_svc.model_proxy_client import ModelProxyClient
+from router_svc.rate_limits import RateLimits
 from router_svc.servicer import RouterServicer
 
 SERVICE_NAME = router_service_pb2.DESCRIPTOR.services_by_name["RouterService"].full_name
@@ -36,6 +37,7 @@ async def build_server(
     config: ConfigCache,
     verifier: TokenVerifier,
     proxy_channel: grpc.aio.Channel,
+    rate_limits: RateLimits | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     """The router's server, bound but not started; the caller reports it SERVING when ready."""
     # gRPC's default 8 KiB metadata limit would refuse a large token with RESOURCE_EXHAUSTED
@@ -46,6 +48,7 @@ async def build_server(
         ModelProxyClient(proxy_channel),
         default_timeout_s=settings.model_proxy.default_timeout_s,
         custom_models=settings.custom_models,
+        rate_limits=rate_limits,
     )
     return await build_grpc_server(
         settings.router,
@@ -83,6 +86,7 @@ async def serve(settings: Settings) -> None:
         config_channel = open_channel(settings.config_svc.address, tls=tls, interceptors=internal)
         proxy_channel = open_channel(settings.model_proxy.address, tls=tls, interceptors=internal)
         config = ConfigCache(config_channel)
+        rate_limits = RateLimits(settings.rate_limits, settings.redis)
 
         async def started() -> None:
             await gitlab.start()
@@ -96,6 +100,7 @@ async def serve(settings: Settings) -> None:
                     config=config,
                     verifier=TokenVerifier(keys, settings.auth, trusted=gitlab.trusted),
                     proxy_channel=proxy_channel,
+                    rate_limits=rate_limits,
                 ),
                 name="router_svc",
                 section=settings.router,
@@ -108,6 +113,7 @@ async def serve(settings: Settings) -> None:
         finally:
             await config.close()
             await gitlab.close()
+            await rate_limits.aclose()
             for channel in (config_channel, proxy_channel):
                 await channel.close()
 

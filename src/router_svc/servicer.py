@@ -17,7 +17,7 @@ from aigw_common.catalog import Feature
 from aigw_common.coalescing import coalesced, merged_chunks
 from aigw_common.deadlines import call_timeout
 from aigw_common.errors import AigwError
-from aigw_common.settings import CustomModelsSettings
+from aigw_common.settings import CustomModelsSettings, RateLimitSettings, RedisSettings
 from aigw_prompts import PostProcessing, PreparedPrompt, prepare, prepare_check, prepared_parameters
 from router_svc.agent.request import check_agent_request
 from router_svc.agent.step import ProxyStream, agent_attempts, run_step
@@ -30,6 +30,7 @@ from router_svc.custom_models import custom_model
 from router_svc.model_access import addressable_model, list_page
 from router_svc.model_proxy_client import ModelProxyClient
 from router_svc.prompt_invocations import CHECK_PROMPT_ID, invocation_completion
+from router_svc.rate_limits import RateLimits
 
 if TYPE_CHECKING:
     from aigw_common.grpc_types import Context
@@ -55,25 +56,33 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
         proxy: ModelProxyClient,
         default_timeout_s: float,
         custom_models: CustomModelsSettings | None = None,
+        rate_limits: RateLimits | None = None,
     ) -> None:
         self._config = config
         self._proxy = proxy
         self._default_timeout_s = default_timeout_s
         self._custom_models = custom_models or CustomModelsSettings()
+        self._rate_limits = rate_limits or RateLimits(RateLimitSettings(), RedisSettings())
 
     async def Complete(
         self, request: router_service_pb2.CompleteRequest, context: Context
     ) -> router_service_pb2.CompleteResponse:
-        return await self._complete(self._plan(request.completion), context)
+        attempts = self._plan(request.completion)
+        caller = await self._admit(request.completion.feature)
+        response = await self._complete(attempts, context)
+        await self._spend(caller, response.usage)
+        return response
 
     async def StreamComplete(
         self, request: router_service_pb2.StreamCompleteRequest, context: Context
     ) -> AsyncIterator[router_service_pb2.StreamCompleteResponse]:
         attempts = self._plan(request.completion)
+        caller = await self._admit(request.completion.feature)
         if self._custom_models.disable_streaming:
             # AIGW_CUSTOM_MODELS__DISABLE_STREAMING: for model servers whose streaming is
             # broken. The caller still gets a stream: one chunk with the whole answer.
             whole = await self._complete(attempts, context)
+            await self._spend(caller, whole.usage)
             yield router_service_pb2.StreamCompleteResponse(
                 text=whole.text,
                 finish_reason=whole.finish_reason,
@@ -104,6 +113,7 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
                         )
                         if chunk.HasField("usage"):
                             response.usage.CopyFrom(chunk.usage)
+                            await self._spend(caller, chunk.usage)
                         if not started:
                             response.served_by.CopyFrom(served_by(model))
                             started = True
@@ -134,6 +144,7 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
         )
         tools = offered_tools(caller)
         attempts = agent_attempts(request, models, tools)
+        await self._admit(feature.name)
 
         def open_call(model: config_service_pb2.Model, prompt: PreparedPrompt) -> ProxyStream:
             timeout_s = self._timeout(model, prompt, context)
@@ -150,6 +161,16 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
     ) -> router_service_pb2.ListModelsResponse:
         models, settings = self._config.current()
         return list_page(request, models, settings, current_principal())
+
+    async def _admit(self, feature: str) -> tuple[str, str]:
+        """Count this request against the caller's and the feature's rate limits (a model
+        addressed by name counts as feature "model"); the keys its tokens count against."""
+        keys = (current_principal().subject, feature or "model")
+        await self._rate_limits.admit(*keys)
+        return keys
+
+    async def _spend(self, keys: tuple[str, str], usage: common_pb2.TokenUsage) -> None:
+        await self._rate_limits.spend(*keys, usage.input_tokens + usage.output_tokens)
 
     async def _complete(
         self, attempts: list[_Attempt], context: Context

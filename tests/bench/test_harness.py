@@ -36,3 +36,15 @@ async def test_quick_run_measures_every_path_without_errors() -> None:
     assert "| 1 | rest |" in table
     assert "feature switch < 1 s" in table
     assert "| /v4/code/suggestions |" in table
+
+
+async def test_the_lifecycle_figure_measures_both_paths() -> None:
+    from bench.lifecycle import measure
+
+    result = await measure(chunks=2_000, calls=200, rounds=1)
+
+    assert result["direct_us_per_chunk"] > 0
+    assert result["lifecycle_us_per_chunk"] > 0
+    assert result["added_us_per_call"] == pytest.approx(
+        result["lifecycle_us_per_call"] - result["direct_us_per_call"]
+    )

@@ -1,4 +1,4 @@
-"""Which scopes each ConfigService method admits (ServiceAuthInterceptor enforces them)."""
+"""Which scopes each ConfigService method admits (ServiceAuthGuard enforces them)."""
 
 from __future__ import annotations
 

@@ -13,7 +13,6 @@ import pytest
 from aigw.common.v1 import common_pb2
 from aigw.config.v1 import config_service_pb2
 from aigw_common.grpc_errors import from_rpc_error
-from config_svc.schema import MIGRATIONS
 from config_svc.store import ConfigStore
 from tests.config_svc.support import model_request
 
@@ -125,12 +124,29 @@ async def test_options_and_limits_are_stored_and_returned(stub: ConfigServiceAsy
     assert not by_name["gpt-azure"].limits.HasField("idle_timeout")
 
 
+# The schema as the first release made it, when SQLite's user_version counted migrations.
+_RELEASE_ONE_SCHEMA = (
+    "CREATE TABLE config_version (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)",
+    "INSERT INTO config_version (id, version) VALUES (1, 1)",
+    """CREATE TABLE models (
+        name TEXT PRIMARY KEY, family TEXT NOT NULL, platform INTEGER NOT NULL,
+        endpoint TEXT NOT NULL, identifier TEXT NOT NULL, sealed_api_key BLOB NOT NULL,
+        timeout_seconds INTEGER, timeout_nanos INTEGER, max_output_tokens INTEGER NOT NULL,
+        max_concurrent_requests INTEGER NOT NULL)""",
+    "CREATE TABLE feature_settings (feature TEXT PRIMARY KEY, disabled INTEGER NOT NULL)",
+    """CREATE TABLE feature_setting_models (
+        feature TEXT NOT NULL REFERENCES feature_settings (feature) ON DELETE CASCADE,
+        position INTEGER NOT NULL, model TEXT NOT NULL REFERENCES models (name),
+        PRIMARY KEY (feature, position), UNIQUE (feature, model))""",
+    "PRAGMA user_version = 1",
+)
+
+
 async def test_a_version_one_database_is_migrated(tmp_path: Path) -> None:
     path = tmp_path / "config.sqlite3"
     conn = sqlite3.connect(path, isolation_level=None)
-    for statement in MIGRATIONS[0]:
+    for statement in _RELEASE_ONE_SCHEMA:
         conn.execute(statement)
-    conn.execute("PRAGMA user_version = 1")
     conn.execute(
         "INSERT INTO models VALUES ('old', 'codestral', 1, 'http://vllm:8000/v1', 'c', x'', "
         "30, 0, 0, 0)"

@@ -12,7 +12,6 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from aigw.config.v1 import config_service_pb2
 from aigw_common.settings import ConfigServiceSettings, Settings
 from config_svc.server import SERVICE_NAME, serve
-from config_svc.store import DB_FILENAME
 from tests.auth_support import running_auth_svc
 from tests.config_svc.support import feature_request, model_request, running_service
 
@@ -85,7 +84,7 @@ async def _serves_then_stops_on_sigterm(
             )
             assert response.status == health_pb2.HealthCheckResponse.SERVING
         assert settings.sealing_key_path.stat().st_mode & 0o777 == 0o600
-        assert (settings.data_dir / DB_FILENAME).exists()
+        assert (settings.config_db_path).exists()
         # SIGTERM only once serve's handler is installed, or it would end the test run. No
         # event says so, hence the polling.
         async with asyncio.timeout(5.0):

@@ -9,7 +9,7 @@ from google.protobuf import duration_pb2
 
 from aigw.config.v1 import config_service_pb2
 from aigw_common.errors import AlreadyExists, FailedPrecondition, NotFound
-from config_svc.schema import MIGRATIONS, SchemaTooNew
+from config_svc.migrate import SchemaTooNew, head_revision
 from config_svc.store import ConfigStore
 from tests.config_svc.support import model_request
 
@@ -47,7 +47,9 @@ async def test_fresh_store_is_migrated_in_wal_mode_at_version_one(
     assert snapshot == config_service_pb2.ConfigSnapshot(version=1)
     conn = sqlite3.connect(db_path)
     try:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchone()[0] == (
+            head_revision()
+        )
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     finally:
         conn.close()
@@ -56,7 +58,8 @@ async def test_fresh_store_is_migrated_in_wal_mode_at_version_one(
 async def test_a_database_from_a_newer_release_is_refused(db_path: Path) -> None:
     await (await ConfigStore.open(db_path)).close()
     conn = sqlite3.connect(db_path)
-    conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    with conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999'")
     conn.close()
 
     with pytest.raises(SchemaTooNew):

@@ -15,7 +15,6 @@ from openai import AsyncOpenAI
 
 from aigw_cli.local_suite import LocalSuite, local_suite
 from aigw_common.catalog import FEATURES
-from config_svc.store import DB_FILENAME
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
@@ -133,7 +132,7 @@ async def test_the_first_hour(tmp_path: Path) -> None:
             assert status == 0
 
             # Everything in the data directory is the owner's alone, the database included.
-            assert (data_dir / DB_FILENAME).exists()
+            assert (data_dir / "config.sqlite3").exists()
             assert _loose_files(data_dir) == []
 
         async with local_suite(data_dir) as again:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from contextlib import ExitStack
+from contextlib import AsyncExitStack
 
 import grpc
 import pytest
@@ -11,29 +11,31 @@ from aigw_common.errors import ResourceExhausted
 from model_proxy_svc.limits import ConcurrencyLimiter
 
 
-def test_slots_are_counted_per_model_and_released() -> None:
+async def test_slots_are_counted_per_model_and_released() -> None:
     limiter = ConcurrencyLimiter()
 
-    with limiter.slot("a", 2), limiter.slot("a", 2):
-        with pytest.raises(ResourceExhausted) as caught, limiter.slot("a", 2):
-            pass
+    async with limiter.slot("a", 2), limiter.slot("a", 2):
+        with pytest.raises(ResourceExhausted) as caught:
+            async with limiter.slot("a", 2):
+                pass
         assert caught.value.grpc_code == grpc.StatusCode.RESOURCE_EXHAUSTED
-        with limiter.slot("b", 1):
+        async with limiter.slot("b", 1):
             assert limiter.in_flight("b") == 1
         assert limiter.in_flight("a") == 2
     assert limiter.in_flight("a") == 0
 
 
-def test_zero_means_unlimited_and_errors_release() -> None:
+async def test_zero_means_unlimited_and_errors_release() -> None:
     limiter = ConcurrencyLimiter()
 
-    with ExitStack() as stack:
+    async with AsyncExitStack() as stack:
         for _ in range(100):
-            stack.enter_context(limiter.slot("a", 0))
+            await stack.enter_async_context(limiter.slot("a", 0))
         assert limiter.in_flight("a") == 100
     assert limiter.in_flight("a") == 0
 
-    with pytest.raises(ValueError, match="boom"), limiter.slot("a", 1):
-        raise ValueError("boom")
-    with limiter.slot("a", 1):
+    with pytest.raises(ValueError, match="boom"):
+        async with limiter.slot("a", 1):
+            raise ValueError("boom")
+    async with limiter.slot("a", 1):
         assert limiter.in_flight("a") == 1

@@ -30,6 +30,7 @@ from model_proxy_svc import server as proxy_server
 from model_proxy_svc.clients import HttpClients
 from router_svc import server as router_server
 from router_svc.config_cache import ConfigCache
+from router_svc.rate_limits import RateLimits
 from tests.auth_support import authorized_channel, service_channel
 from tests.polling import eventually
 
@@ -113,12 +114,14 @@ async def running_stack(settings: Settings, simulator: BackgroundSimulator) -> A
     cache.start()
     await asyncio.wait_for(cache.ready.wait(), 5)
     health_servicer = health.aio.HealthServicer()
+    rate_limits = RateLimits(settings.rate_limits, settings.redis)
     router, router_port = await router_server.build_server(
         settings,
         health_servicer,
         config=cache,
         verifier=verifier,
         proxy_channel=proxy_channel,
+        rate_limits=rate_limits,
     )
     await router.start()
     await set_serving(health_servicer, [router_server.SERVICE_NAME], serving=True)
@@ -137,6 +140,7 @@ async def running_stack(settings: Settings, simulator: BackgroundSimulator) -> A
             )
     finally:
         await router.stop(None)
+        await rate_limits.aclose()
         await cache.close()
         await config_channel.close()
         await proxy_channel.close()

@@ -4,14 +4,13 @@ Every call must carry an aigw-issued token (never an external issuer's) granting
 scopes its method needs, as the service's `policy` says; health and reflection stay open for
 load balancers and tooling. The verified caller is known for the rest of the call
 (`request_context.current_caller`): config_svc's audit trail records its subject, never a
-claim the caller made in metadata. A service sends the same token for up to an hour, so
-verified tokens are remembered until they expire instead of being verified again on every call
-of the hot path.
+claim the caller made in metadata. A service sends the same token for up to an hour; the verifier
+remembers verified tokens (aigw_common.verified_tokens), so the hot path does not verify it
+again on every call.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -20,7 +19,7 @@ import structlog
 from aigw_common.errors import PermissionDenied
 from aigw_common.interceptors.lifecycle import Call, Guard
 from aigw_common.request_context import bind_caller
-from aigw_common.token_verifier import AUTHORIZATION_KEY, Principal, TokenVerifier, bearer_token
+from aigw_common.token_verifier import AUTHORIZATION_KEY, TokenVerifier, bearer_token
 
 if TYPE_CHECKING:
     from aigw_common.grpc_types import Context
@@ -29,9 +28,6 @@ _log = structlog.get_logger(__name__)
 
 # The scopes of which a caller of a method (its full gRPC path) needs one.
 ScopePolicy = Callable[[str], frozenset[str]]
-
-# Services are few and renew hourly: a handful of live tokens; the bound only guards memory.
-_MAX_REMEMBERED = 256
 
 
 def any_method(*scopes: str) -> ScopePolicy:
@@ -74,26 +70,12 @@ class ServiceAuthGuard(Guard):
     UNAUTHENTICATED without a valid token, PERMISSION_DENIED with one that grants none of them.
     """
 
-    def __init__(
-        self,
-        verifier: TokenVerifier,
-        policy: ScopePolicy,
-        *,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
+    def __init__(self, verifier: TokenVerifier, policy: ScopePolicy) -> None:
         self._verifier = verifier
         self._policy = policy
-        self._clock = clock
-        self._verified: dict[str, Principal] = {}
 
     async def admit(self, call: Call, context: Context) -> None:
-        token = bearer_token(call.metadata.get(AUTHORIZATION_KEY))
-        principal = self._verified.get(token)
-        if principal is None or principal.expires_at.timestamp() <= self._clock():
-            principal = await self._verifier.verify(token)
-            if len(self._verified) >= _MAX_REMEMBERED:
-                self._verified.clear()
-            self._verified[token] = principal
+        principal = await self._verifier.verify(bearer_token(call.metadata.get(AUTHORIZATION_KEY)))
         bind_caller(principal)
         needed = self._policy(call.method)
         if not principal.scopes & needed:

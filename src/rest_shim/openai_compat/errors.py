@@ -106,7 +106,7 @@ def error_response(error: errors.AigwError) -> JSONResponse:
     """The OpenAI-shaped answer for a domain error."""
     status, body = error_payload(error)
     log_answer(error, status)
-    return JSONResponse(body, status_code=status)
+    return JSONResponse(body, status_code=status, headers=error.http_headers())
 
 
 def validation_response(problems: Sequence[Any]) -> JSONResponse:
