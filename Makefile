@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 export AIGW_DATA_DIR ?= $(CURDIR)/.aigw
 
-.PHONY: run test test-replicas check-manifests lint format proto install clean bench bench-peers
+.PHONY: run test test-replicas test-vllm check-manifests lint format proto install clean bench bench-peers
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ test-replicas: $(INSTALLED)
 ## check-manifests: render deploy/kubernetes's overlays and validate them offline; lint compose.yaml
 check-manifests: $(INSTALLED)
 	timeout 300 scripts/check-manifests
+
+## test-vllm: the suite end to end in front of a real vLLM (CPU build, a tiny random-weight
+## model written at test time); installs vLLM once into ~/.cache/aigw, outside .venv
+test-vllm: $(INSTALLED)
+	AIGW_VLLM_PYTHON="$$(scripts/vllm_env.sh)" $(BIN)/pytest -m vllm tests/vllm -s
 
 ## lint: ruff, mypy, and buf lint/format on the contracts
 lint: $(INSTALLED)

@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 
 from aigw_prompts import PostProcessing, Step
+from bench.scenarios import percentile
 from bench.system import Backend, Bench
 
 ANSWERS_FILE = Path(__file__).parent / "data" / "code_completions.json"
@@ -102,8 +103,6 @@ async def first_visible_text(
 ) -> dict[str, Any]:
     """Per route, time to first visible text (each recorded answer `rounds` times, the routes
     taking turns so that a busy machine weighs on all alike), and the offline hold figures."""
-    from bench.scenarios import percentile
-
     answers = recorded_answers()
     direct_bodies = await _direct_bodies(bench, backend)
     paths = ("direct", *ROUTES)
@@ -181,8 +180,6 @@ def held_chunks() -> dict[str, Any]:
                 (delay for char, delay in delays if char.isspace()), default=0
             ),
         }
-    from bench.scenarios import percentile
-
     return {
         "answers": per_answer,
         "p50": percentile([float(d) for d in every], 0.5),

@@ -22,7 +22,7 @@ from google.protobuf import duration_pb2, timestamp_pb2
 from aigw.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
 from aigw.common.v1 import common_pb2
 from aigw.config.v1 import config_service_pb2, config_service_pb2_grpc
-from aigw_cli.model_vocabulary import AZURE_APIS, AZURE_AUTHS, PLATFORMS
+from aigw_cli.model_vocabulary import AZURE_APIS, AZURE_AUTHS, COMPLETION_APIS, PLATFORMS
 from aigw_common import scopes
 from aigw_common.admin_credential import load_admin_credential
 from aigw_common.settings import Settings
@@ -108,6 +108,8 @@ def model_from_args(args: argparse.Namespace) -> config_service_pb2.Model:
     limits = common_pb2.ModelLimits(
         max_output_tokens=args.max_output_tokens,
         max_concurrent_requests=args.max_concurrent_requests,
+        max_stop_sequences=args.max_stop_sequences,
+        context_tokens=args.context_tokens,
     )
     if args.timeout_s:
         limits.timeout.CopyFrom(duration_pb2.Duration(seconds=args.timeout_s))
@@ -127,6 +129,9 @@ def model_from_args(args: argparse.Namespace) -> config_service_pb2.Model:
         endpoint=args.endpoint,
         identifier=args.identifier,
         limits=limits,
+        completion_api=COMPLETION_APIS.get(
+            args.completion_api, common_pb2.COMPLETION_API_UNSPECIFIED
+        ),
     )
     # Options for another platform are sent as given: config_svc names the mistake.
     if args.azure_api_version or args.azure_api or args.azure_auth:

@@ -10,6 +10,9 @@
         timeout_s: 30                   # optional limits: timeout_s, connect_timeout_s,
                                         # first_token_timeout_s, idle_timeout_s, max_retries,
                                         # max_output_tokens, max_concurrent_requests
+        max_stop_sequences: 4           # optional server limits: stops it accepts,
+        context_tokens: 32768           # the context it serves (0: as it reports),
+        completion_api: completions     # the API serving prompts (or chat)
       claude:
         family: claude_3
         platform: bedrock               # endpoint optional: the AWS default or a VPC endpoint
@@ -46,6 +49,8 @@ from aigw_cli.model_vocabulary import (
     AZURE_APIS,
     AZURE_AUTH_NAMES,
     AZURE_AUTHS,
+    COMPLETION_API_NAMES,
+    COMPLETION_APIS,
     PLATFORM_NAMES,
     PLATFORMS,
 )
@@ -93,6 +98,9 @@ class _ModelEntry(BaseModel):
     max_retries: int | None = Field(default=None, ge=0)
     max_output_tokens: int = Field(default=0, ge=0)
     max_concurrent_requests: int = Field(default=0, ge=0)
+    max_stop_sequences: int = Field(default=0, ge=0)
+    context_tokens: int = Field(default=0, ge=0)
+    completion_api: Literal["completions", "chat"] | None = None
     azure: _AzureEntry | None = None
     bedrock: _BedrockEntry | None = None
 
@@ -184,6 +192,12 @@ def dump(snapshot: config_service_pb2.ConfigSnapshot) -> str:
             entry["max_output_tokens"] = limits.max_output_tokens
         if limits.max_concurrent_requests:
             entry["max_concurrent_requests"] = limits.max_concurrent_requests
+        if limits.max_stop_sequences:
+            entry["max_stop_sequences"] = limits.max_stop_sequences
+        if limits.context_tokens:
+            entry["context_tokens"] = limits.context_tokens
+        if target.completion_api in COMPLETION_API_NAMES:
+            entry["completion_api"] = COMPLETION_API_NAMES[target.completion_api]
         if target.HasField("azure"):
             azure: dict[str, str] = {}
             if target.azure.api_version:
@@ -220,6 +234,8 @@ def _model(name: str, entry: _ModelEntry) -> config_service_pb2.Model:
     limits = common_pb2.ModelLimits(
         max_output_tokens=entry.max_output_tokens,
         max_concurrent_requests=entry.max_concurrent_requests,
+        max_stop_sequences=entry.max_stop_sequences,
+        context_tokens=entry.context_tokens,
     )
     for duration in _DURATIONS:
         seconds = getattr(entry, f"{duration}_s")
@@ -232,6 +248,9 @@ def _model(name: str, entry: _ModelEntry) -> config_service_pb2.Model:
         endpoint=entry.endpoint,
         identifier=entry.identifier,
         limits=limits,
+        completion_api=COMPLETION_APIS.get(
+            entry.completion_api or "", common_pb2.COMPLETION_API_UNSPECIFIED
+        ),
     )
     if entry.azure is not None:
         target.azure.CopyFrom(

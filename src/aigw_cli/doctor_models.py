@@ -21,9 +21,11 @@ from aigw_cli.doctor_checks import (
     rpc_error,
     service_checks,
 )
+from aigw_cli.model_advice import fix_for
 from aigw_common import catalog, scopes
 from aigw_common.errors import InvalidArgument
 from aigw_common.secrets_box import SecretsBox, load_sealing_key
+from aigw_common.server_limits import ServerLimits, max_stop_sequences
 from aigw_common.settings import Settings
 from aigw_prompts import prepare_check
 
@@ -166,7 +168,8 @@ async def model_checks(
                     "(`aigw models discover --endpoint ...`)",
                 )
             )
-        prepared = prepare_check(target.family)
+        limits = ServerLimits(max_stop_sequences=max_stop_sequences(target))
+        prepared = prepare_check(target.family, limits=limits)
         prepared.generation.target.CopyFrom(target)
         started = time.perf_counter()
         try:
@@ -176,20 +179,8 @@ async def model_checks(
                 timeout=timeout_s,
             )
         except grpc.aio.AioRpcError as error:
-            denied = error.code() in (
-                grpc.StatusCode.UNAUTHENTICATED,
-                grpc.StatusCode.PERMISSION_DENIED,
-            )
             results.append(
-                Result(
-                    "models",
-                    f"{label} answers",
-                    "fail",
-                    rpc_error(error),
-                    "replace the model's API key or cloud credentials"
-                    if denied
-                    else "fix the endpoint/identifier above, then `aigw models check NAME`",
-                )
+                Result("models", f"{label} answers", "fail", rpc_error(error), fix_for(error))
             )
         else:
             elapsed_ms = (time.perf_counter() - started) * 1000

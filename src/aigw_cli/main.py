@@ -131,6 +131,9 @@ def _simulator(settings: Settings, args: argparse.Namespace) -> None:
         tokens_per_second=args.tokens_per_second,
         first_token_delay_s=args.first_token_delay_ms / 1000,
         model=args.model,
+        max_model_len=args.max_model_len,
+        max_stop_strings=args.max_stop_strings,
+        chat_only=args.chat_only,
         answers_file=args.answers,
     )
     print(
@@ -184,9 +187,11 @@ async def _keys_list(settings: Settings, args: argparse.Namespace) -> None:
 
 
 async def _models_add(settings: Settings, args: argparse.Namespace) -> None:
-    response = await admin.create_model(
-        settings, admin.model_from_args(args), admin.api_key_from_args(args)
-    )
+    model = admin.model_from_args(args)
+    api_key = admin.api_key_from_args(args)
+    if args.completion_api == "auto" and args.platform == "openai_compatible":
+        await model_commands.find_completion_api(settings, model.target, api_key)
+    response = await admin.create_model(settings, model, api_key)
     print(f"model {response.model.name} added (configuration version {response.version})")
 
 
@@ -259,6 +264,13 @@ def _parser() -> argparse.ArgumentParser:
         default="aigw-simulator",
         help="the served model name, Azure deployment and Bedrock model id it answers to",
     )
+    sim.add_argument(
+        "--max-model-len", type=int, default=32768, help="context it serves (vLLM's flag)"
+    )
+    sim.add_argument(
+        "--max-stop-strings", type=int, default=4, help="as vLLM's VLLM_MAX_STOP_STRINGS"
+    )
+    sim.add_argument("--chat-only", action="store_true", help="serve no /v1/completions")
     sim.set_defaults(handler=_simulator)
 
     health = commands.add_parser("health", help="exit 0 if a gRPC service reports SERVING")
@@ -299,6 +311,24 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--first-token-timeout-s", type=float, default=0)
     add.add_argument("--idle-timeout-s", type=float, default=0, help="longest gap in a stream")
     add.add_argument("--max-retries", type=int, default=None, help="before the first token")
+    add.add_argument(
+        "--max-stop-sequences",
+        type=int,
+        default=0,
+        help="stops the server accepts (0: 4 for OpenAI-style servers, vLLM's default)",
+    )
+    add.add_argument(
+        "--context-tokens",
+        type=int,
+        default=0,
+        help="context the server serves (0: what it reports, e.g. vLLM's max_model_len)",
+    )
+    add.add_argument(
+        "--completion-api",
+        choices=["auto", *sorted(model_vocabulary.COMPLETION_APIS)],
+        default="auto",
+        help="which API serves prompts (auto: tried now, on openai_compatible servers)",
+    )
     add.add_argument("--azure-api-version", help="e.g. 2024-10-21 (deployments API)")
     add.add_argument("--azure-api", choices=sorted(model_vocabulary.AZURE_APIS), help="URL layout")
     add.add_argument(

@@ -12,8 +12,10 @@ from aigw.common.v1 import common_pb2
 from aigw.config.v1 import config_service_pb2
 from aigw.modelproxy.v1 import model_proxy_service_pb2, model_proxy_service_pb2_grpc
 from aigw_cli import admin, model_vocabulary
+from aigw_cli.model_advice import discover_completion_api, fix_for
 from aigw_common import scopes
 from aigw_common.secrets_box import SecretsBox, load_sealing_key
+from aigw_common.server_limits import ServerLimits, max_stop_sequences
 from aigw_common.settings import Settings
 from aigw_prompts import prepare_check
 
@@ -45,6 +47,25 @@ async def discover(settings: Settings, args: argparse.Namespace) -> None:
         print(identifier)
 
 
+async def find_completion_api(
+    settings: Settings, target: common_pb2.ModelTarget, api_key: str
+) -> None:
+    """Set `target.completion_api` to the API the server serves prompts on, when it can tell."""
+    probe = common_pb2.ModelTarget()
+    probe.CopyFrom(target)
+    if api_key:
+        probe.sealed_api_key = SecretsBox(load_sealing_key(settings)).seal(api_key)
+    metadata = await admin.command_metadata(settings, scopes.SERVICE)
+    async with admin.channel(settings, settings.model_proxy.address) as channel:
+        proxy = model_proxy_service_pb2_grpc.ModelProxyServiceStub(channel)
+        found = await discover_completion_api(proxy, probe, metadata, _TIMEOUT_S)
+    if found is None:
+        print("completion API: could not tell (see `aigw models check NAME`); using completions")
+        return
+    target.completion_api = found
+    print(f"completion API: {model_vocabulary.COMPLETION_API_NAMES[found]}")
+
+
 async def check(settings: Settings, args: argparse.Namespace) -> None:
     """Send the family's tiny check prompt to a configured model; report latency or failure."""
     # One token for both calls: reading the configuration, then asking model_proxy_svc.
@@ -58,12 +79,14 @@ async def check(settings: Settings, args: argparse.Namespace) -> None:
     model = next((m for m in snapshot.models if m.name == args.name), None)
     if model is None:
         raise SystemExit(f"aigw: no model named {args.name!r}; see `aigw models list`")
-    prepared = prepare_check(model.family)
+    limits = ServerLimits(max_stop_sequences=max_stop_sequences(model.target))
+    prepared = prepare_check(model.family, limits=limits)
     prepared.generation.target.CopyFrom(model.target)
     started = time.perf_counter()
     async with admin.channel(settings, settings.model_proxy.address) as channel:
+        proxy = model_proxy_service_pb2_grpc.ModelProxyServiceStub(channel)
         try:
-            response = await model_proxy_service_pb2_grpc.ModelProxyServiceStub(channel).Generate(
+            response = await proxy.Generate(
                 model_proxy_service_pb2.GenerateRequest(generation=prepared.generation),
                 metadata=metadata,
                 timeout=prepared.timeout_s or _TIMEOUT_S,
@@ -72,12 +95,32 @@ async def check(settings: Settings, args: argparse.Namespace) -> None:
             elapsed_ms = (time.perf_counter() - started) * 1000
             raise SystemExit(
                 f"model {model.name} FAILED after {elapsed_ms:.0f} ms: "
-                f"{error.code().name}: {error.details()}"
+                f"{error.code().name}: {error.details()}\nfix: {fix_for(error)}"
             ) from None
-    elapsed_ms = (time.perf_counter() - started) * 1000
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        print(
+            f"model {model.name} OK in {elapsed_ms:.0f} ms ({model.target.endpoint}, "
+            f"{model.target.identifier}, prompt {prepared.template_id}): {response.text!r}"
+        )
+        if model.target.platform == common_pb2.PLATFORM_OPENAI_COMPATIBLE:
+            found = await discover_completion_api(proxy, model.target, metadata, _TIMEOUT_S)
+            _report_completion_api(model, found)
+
+
+def _report_completion_api(
+    model: config_service_pb2.Model, found: common_pb2.CompletionApi.ValueType | None
+) -> None:
+    stored = model.target.completion_api or common_pb2.COMPLETION_API_COMPLETIONS
+    if found is None:
+        return
+    name = model_vocabulary.COMPLETION_API_NAMES[found]
+    if found == stored:
+        print(f"completion API: {name}")
+        return
     print(
-        f"model {model.name} OK in {elapsed_ms:.0f} ms ({model.target.endpoint}, "
-        f"{model.target.identifier}, prompt {prepared.template_id}): {response.text!r}"
+        f"completion API: the server serves prompts on {name}, but the model is set to "
+        f"{model_vocabulary.COMPLETION_API_NAMES[stored]}: set `completion_api: {name}` for "
+        f"{model.name} (`aigw config export`, edit, `aigw config apply`)"
     )
 
 

@@ -21,3 +21,8 @@ AZURE_AUTHS = {
     "entra": common_pb2.AZURE_AUTH_ENTRA_BEARER,
 }
 AZURE_AUTH_NAMES = {value: name for name, value in AZURE_AUTHS.items()}
+COMPLETION_APIS = {
+    "completions": common_pb2.COMPLETION_API_COMPLETIONS,
+    "chat": common_pb2.COMPLETION_API_CHAT,
+}
+COMPLETION_API_NAMES = {value: name for name, value in COMPLETION_APIS.items()}

@@ -22,6 +22,10 @@ MAX_IDENTIFIER_CHARS = 1000
 MAX_STOP_SEQUENCES = 16
 MAX_TEMPERATURE = 2.0
 MAX_RETRIES = 10
+# The largest server limits a model may be configured with: far above any real server, far
+# below int32.
+MAX_CONTEXT_TOKENS = 16_777_216
+MAX_STOP_SEQUENCES_LIMIT = 256
 
 _OPTIONS_BY_PLATFORM = {
     common_pb2.PLATFORM_AZURE_OPENAI: "azure",
@@ -54,6 +58,7 @@ def check_target(target: common_pb2.ModelTarget, field: str) -> None:
         check_endpoint(target.endpoint, f"{field}.endpoint")
     _check_platform_options(target, field)
     _check_limits(target.limits, f"{field}.limits")
+    _check_completion_api(target, f"{field}.completion_api")
 
 
 def check_platform(platform: int, field: str) -> None:
@@ -92,9 +97,17 @@ def check_identifier(identifier: str, field: str, *, max_chars: int = MAX_IDENTI
 
 
 def check_parameters(
-    parameters: common_pb2.GenerationParameters, field: str, *, max_output_tokens: int = 0
+    parameters: common_pb2.GenerationParameters,
+    field: str,
+    *,
+    max_output_tokens: int = 0,
+    max_stop_sequences: int = MAX_STOP_SEQUENCES,
+    context_tokens: int = 0,
+    model: str = "",
 ) -> None:
-    """Sampling parameters in range; `max_output_tokens` (0: none) is the model's own limit."""
+    """Sampling parameters in range, and within what `model`'s server accepts:
+    `max_output_tokens` (0: none) is the model's own limit, `max_stop_sequences` the stops its
+    server takes, `context_tokens` (0: unknown) the context it serves."""
     if parameters.HasField("max_tokens"):
         if parameters.max_tokens <= 0:
             raise invalid(f"{field}.max_tokens", f"must be positive, got {parameters.max_tokens}")
@@ -104,6 +117,15 @@ def check_parameters(
                 f"is {parameters.max_tokens}, above the model's limit of "
                 f"{max_output_tokens} (limits.max_output_tokens)",
             )
+        if 0 < context_tokens <= parameters.max_tokens:
+            # The server counts the prompt too: an answer this long cannot fit whatever the
+            # prompt, and would only be refused there.
+            raise invalid(
+                f"{field}.max_tokens",
+                f"is {parameters.max_tokens}, but model {model!r} serves a context of "
+                f"{context_tokens} tokens for prompt and answer together; ask for fewer than "
+                f"{context_tokens} tokens",
+            )
     if parameters.HasField("temperature") and not 0 <= parameters.temperature <= MAX_TEMPERATURE:
         raise invalid(
             f"{field}.temperature",
@@ -111,11 +133,11 @@ def check_parameters(
         )
     if parameters.HasField("top_p") and not 0 < parameters.top_p <= 1:
         raise invalid(f"{field}.top_p", f"must be above 0 and at most 1, got {parameters.top_p:g}")
-    if len(parameters.stop_sequences) > MAX_STOP_SEQUENCES:
+    if len(parameters.stop_sequences) > max_stop_sequences:
+        limit = f"model {model!r} accepts at most" if model else "at most"
         raise invalid(
             f"{field}.stop_sequences",
-            f"holds {len(parameters.stop_sequences)} entries; "
-            f"at most {MAX_STOP_SEQUENCES} are allowed",
+            f"holds {len(parameters.stop_sequences)} entries; {limit} {max_stop_sequences}",
         )
     for index, stop in enumerate(parameters.stop_sequences):
         if not stop:
@@ -162,3 +184,21 @@ def _check_limits(limits: common_pb2.ModelLimits, field: str) -> None:
         raise invalid(f"{field}.max_output_tokens", "must not be negative")
     if limits.max_concurrent_requests < 0:
         raise invalid(f"{field}.max_concurrent_requests", "must not be negative")
+    if not 0 <= limits.max_stop_sequences <= MAX_STOP_SEQUENCES_LIMIT:
+        raise invalid(f"{field}.max_stop_sequences", f"must be 0 to {MAX_STOP_SEQUENCES_LIMIT}")
+    if not 0 <= limits.context_tokens <= MAX_CONTEXT_TOKENS:
+        raise invalid(f"{field}.context_tokens", f"must be 0 to {MAX_CONTEXT_TOKENS}")
+
+
+def _check_completion_api(target: common_pb2.ModelTarget, field: str) -> None:
+    if target.completion_api not in common_pb2.CompletionApi.values():
+        raise invalid(field, f"has unknown value {target.completion_api}")
+    if (
+        target.completion_api == common_pb2.COMPLETION_API_CHAT
+        and target.platform != common_pb2.PLATFORM_OPENAI_COMPATIBLE
+    ):
+        raise invalid(
+            field,
+            "COMPLETION_API_CHAT applies to PLATFORM_OPENAI_COMPATIBLE only (other platforms "
+            "always send chat)",
+        )

@@ -82,9 +82,16 @@ class GrpcServiceSettings(_Section):
 # section from the environment alone, and a default only on the instance would be lost as soon
 # as any one `AIGW_<SVC>__*` variable is set.
 class RouterSettings(GrpcServiceSettings):
-    """`AIGW_ROUTER__*`: router_svc's listener."""
+    """`AIGW_ROUTER__*`: router_svc's listener, and how it fits prompts to model servers."""
 
     port: int = Field(default=50051, ge=0, le=65535)
+    # Answer tokens of a chat request when neither the caller nor the template sets any
+    # (lowered to what the served context leaves).
+    chat_max_tokens: int = Field(default=1024, gt=0)
+    # How long a served context learnt from a model server (vLLM's max_model_len) is trusted,
+    # and how long asking for it may take.
+    served_context_ttl_s: float = Field(default=300.0, gt=0)
+    served_context_timeout_s: float = Field(default=2.0, gt=0)
 
 
 class AuthServiceSettings(GrpcServiceSettings):

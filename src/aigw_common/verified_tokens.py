@@ -55,7 +55,9 @@ class VerifiedTokens:
         ):
             self._entries.pop(token, None)
             return None
-        self._entries.move_to_end(token)
+        # Another call may have evicted it while the key was looked up: it is still valid.
+        if token in self._entries:
+            self._entries.move_to_end(token)
         return entry.principal
 
     def remember(self, token: str, entry: VerifiedToken) -> None:

@@ -9,7 +9,6 @@ samples at its own defaults (temperature 1.0, up to the whole context), so aigw 
 from __future__ import annotations
 
 from aigw.common.v1 import common_pb2
-from aigw_prompts.rendering import apply_overrides
 
 MAX_TOKENS = 2048
 TEMPERATURE = 0.2
@@ -29,10 +28,12 @@ def prepared_parameters(
 ) -> common_pb2.GenerationParameters:
     """GitLab's parameters for a prepared prompt served by `family`; what the caller set wins."""
     parameters = common_pb2.GenerationParameters(
-        max_tokens=MAX_TOKENS,
-        temperature=TEMPERATURE,
-        top_p=TOP_P,
-        stop_sequences=_STOP_SEQUENCES.get(family, ()),
+        max_tokens=MAX_TOKENS, temperature=TEMPERATURE, top_p=TOP_P
     )
-    apply_overrides(parameters, explicit)
+    for name in ("max_tokens", "temperature", "top_p"):
+        if explicit.HasField(name):
+            setattr(parameters, name, getattr(explicit, name))
+    stops = [*_STOP_SEQUENCES.get(family, ()), *explicit.stop_sequences]
+    parameters.stop_sequences.extend(dict.fromkeys(stops))
+    parameters.stop_token_ids.extend(explicit.stop_token_ids)
     return parameters

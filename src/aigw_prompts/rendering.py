@@ -12,6 +12,12 @@ from aigw.router.v1 import router_service_pb2
 from aigw_common import catalog
 from aigw_common.catalog import Feature, FeatureKind
 from aigw_common.languages import language_of
+from aigw_common.server_limits import (
+    ServerLimits,
+    fit_max_tokens,
+    fitted_stops,
+    generation_tokens,
+)
 from aigw_prompts.chat_mapping import map_messages
 from aigw_prompts.instructions import extract_instruction
 from aigw_prompts.postprocess import PostProcessing
@@ -40,28 +46,33 @@ def prepare(
     completion: router_service_pb2.Completion,
     family: str,
     registry: PromptRegistry | None = None,
+    limits: ServerLimits | None = None,
 ) -> PreparedPrompt:
-    """The prompt that asks `family` for `feature`, from a checked Completion."""
+    """The prompt that asks `family` for `feature`, from a checked Completion, fitted to what
+    the model's server accepts (`limits`; by default the family's window and 4 stops)."""
     template = (registry or default_registry()).get(feature.name, family)
     spec = catalog.family(family)
+    limits = limits or ServerLimits()
+    context_tokens = limits.context_tokens or spec.context_tokens
     params = template.parameters
+    overrides = completion.parameters
     generation = model_proxy_service_pb2.Generation(
         parameters=common_pb2.GenerationParameters(
             max_tokens=params.max_tokens,
             temperature=params.temperature,
             top_p=params.top_p,
-            stop_sequences=params.stop,
             stop_token_ids=params.stop_token_ids,
         )
     )
+    answer_tokens = overrides.max_tokens if overrides.HasField("max_tokens") else params.max_tokens
     suffix = ""
     if feature.kind is FeatureKind.CHAT:
         _render_chat(generation, template, completion, spec.system_role)
     else:
         code = completion.code
         budget = budget_for(
-            spec.context_tokens,
-            params.max_tokens or 0,
+            context_tokens,
+            min(answer_tokens or 0, context_tokens // 2),
             max_input_chars=template.input.max_input_chars,
             suffix_share=template.input.suffix_share,
         )
@@ -80,7 +91,17 @@ def prepare(
                 else extract_instruction(prefix, language)
             )
         _render_code(generation, template, variables, spec.system_role)
-    apply_overrides(generation.parameters, completion.parameters)
+    _apply_overrides(generation.parameters, overrides)
+    generation.parameters.stop_sequences.extend(
+        fitted_stops(params.stop, overrides.stop_sequences, limits.max_stop_sequences)
+    )
+    if not overrides.HasField("max_tokens"):
+        fit_max_tokens(
+            generation.parameters,
+            context_tokens=context_tokens,
+            prompt_estimate=generation_tokens(generation),
+            default=limits.chat_max_tokens if generation.HasField("chat") else None,
+        )
     return PreparedPrompt(
         generation=generation,
         template_id=template.id,
@@ -126,16 +147,12 @@ def _render_chat(
     generation.chat.messages.extend(map_messages(messages, system_role=system_role))
 
 
-def apply_overrides(
+def _apply_overrides(
     parameters: common_pb2.GenerationParameters, overrides: common_pb2.GenerationParameters
 ) -> None:
-    """`overrides`' scalars replace `parameters`'; their stop sequences and ids are added."""
     for name in ("max_tokens", "temperature", "top_p"):
         if overrides.HasField(name):
             setattr(parameters, name, getattr(overrides, name))
-    parameters.stop_sequences.extend(
-        stop for stop in overrides.stop_sequences if stop not in parameters.stop_sequences
-    )
     parameters.stop_token_ids.extend(
         token for token in overrides.stop_token_ids if token not in parameters.stop_token_ids
     )
@@ -154,15 +171,18 @@ _CHECK_CODE = {
 }
 
 
-def prepare_check(family: str, registry: PromptRegistry | None = None) -> PreparedPrompt:
+def prepare_check(
+    family: str, registry: PromptRegistry | None = None, limits: ServerLimits | None = None
+) -> PreparedPrompt:
     """The tiny request `aigw models check` sends to a model of `family`."""
     template = (registry or default_registry()).get(CHECK_PROMPT, family)
     params = template.parameters
+    max_stops = (limits or ServerLimits()).max_stop_sequences
     generation = model_proxy_service_pb2.Generation(
         parameters=common_pb2.GenerationParameters(
             max_tokens=params.max_tokens,
             temperature=params.temperature,
-            stop_sequences=params.stop,
+            stop_sequences=fitted_stops(params.stop, (), max_stops),
             stop_token_ids=params.stop_token_ids,
         )
     )

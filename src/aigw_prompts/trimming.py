@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-CHARS_PER_TOKEN = 3
+from aigw_common.server_limits import CHARS_PER_TOKEN
+
 # Room for the template's own text and special tokens.
 _TEMPLATE_OVERHEAD_TOKENS = 256
 

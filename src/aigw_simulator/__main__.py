@@ -26,7 +26,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--first-token-delay", type=float, default=SimulatorConfig.first_token_delay_s
     )
     parser.add_argument("--api-key", default=None, help="require this bearer key on /v1 routes")
-    parser.add_argument("--error-shape", choices=["flat", "nested"], default="flat")
+    parser.add_argument("--error-shape", choices=["flat", "nested"], default="nested")
+    parser.add_argument("--max-model-len", type=int, default=SimulatorConfig.max_model_len)
+    parser.add_argument("--max-stop-strings", type=int, default=SimulatorConfig.max_stop_strings)
+    parser.add_argument("--chat-only", action="store_true", help="serve no /v1/completions")
     parser.add_argument("--answers", type=Path, default=None, help="recorded answers (JSON)")
     args = parser.parse_args(argv)
     config = SimulatorConfig(
@@ -36,6 +39,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         model=args.model,
         api_key=args.api_key,
         error_shape=args.error_shape,
+        max_model_len=args.max_model_len,
+        max_stop_strings=args.max_stop_strings,
+        chat_only=args.chat_only,
         answers_file=args.answers,
     )
     run(config, args.host, args.port)

@@ -102,6 +102,10 @@ def _generation(simulator: Simulator, *, chat: bool) -> Any:
             body = raw.decode(errors="replace")
         record = _start_record(simulator, request, body)
         config = simulator.config
+        if not chat and config.chat_only:
+            # What a server without the route answers (FastAPI's default 404).
+            simulator.recorder.finish(record, status=404)
+            return JSONResponse({"detail": "Not Found"}, status_code=404)
         if (denied := _check_auth(config, request)) is not None:
             simulator.recorder.finish(record, status=denied.status_code)
             return denied
@@ -124,13 +128,18 @@ def _answer(
     record: RequestRecord,
 ) -> Response:
     config = simulator.config
-    parsed = parse_generation(body, chat=chat)
+    parsed = parse_generation(body, chat=chat, max_stop_strings=config.max_stop_strings)
     if parsed.model != config.model:
         raise RequestError(
-            f"The model `{parsed.model}` does not exist.", status=404, err_type="NotFoundError"
+            f"The model `{parsed.model}` does not exist. Valid aliases: {config.model}.",
+            status=404,
+            err_type="NotFoundError",
+            param="model",
         )
     if not chat and body.get("suffix") is not None:
-        raise RequestError("suffix is not currently supported")
+        raise RequestError(
+            "suffix is only supported for models with FIM completion rendering", param="suffix"
+        )
     headers = request.headers
     reply = simulator.script.take() or simulator.answers.reply_for(body)
     if reply is not None and (failure := reply.failure()) is not None:
@@ -149,10 +158,10 @@ def _answer(
             headers=retry_after_headers(simulator, with_ms=False),
         )
     prompt_tokens = count_prompt_tokens(body)
-    check_context(prompt_tokens, parsed.max_tokens, config.max_model_len)
+    answer_limit = check_context(prompt_tokens, parsed.max_tokens, config.max_model_len)
     if reply is not None:
         plan = reply.plan(
-            max_tokens=parsed.max_tokens,
+            max_tokens=answer_limit,
             stop=parsed.stop,
             prompt_tokens=prompt_tokens,
             pace=pace_for(simulator, headers),
@@ -161,7 +170,7 @@ def _answer(
         plan = plan_for(
             simulator,
             headers,
-            max_tokens=parsed.max_tokens,
+            max_tokens=answer_limit,
             stop=parsed.stop,
             prompt_tokens=prompt_tokens,
         )
@@ -218,7 +227,9 @@ def _check_auth(config: SimulatorConfig, request: Request) -> Response | None:
 
 
 def _error(config: SimulatorConfig, error: RequestError) -> Response:
-    body = wire.error_body(error.message, error.err_type, error.status, config.error_shape)
+    body = wire.error_body(
+        error.message, error.err_type, error.status, config.error_shape, error.param
+    )
     return JSONResponse(body, status_code=error.status)
 
 

@@ -24,10 +24,16 @@ class SimulatorConfig:
     model: str = "aigw-simulator"
     # When set, every /v1 route needs `Authorization: Bearer <api_key>` (vLLM's --api-key).
     api_key: str | None = None
-    # vLLM's context window; prompt + max_tokens beyond it is answered with vLLM's 400.
+    # vLLM's --max-model-len, advertised in /v1/models: a prompt longer than it, or a
+    # max_tokens above it, is answered with vLLM's 400; a longer answer is cut to fit.
     max_model_len: int = 32768
-    # Error body shape: "flat" as vLLM 0.6.4, "nested" as vLLM >= 0.10.1.
-    error_shape: Literal["flat", "nested"] = "flat"
+    # vLLM's VLLM_MAX_STOP_STRINGS: more stop strings are refused with its 400.
+    max_stop_strings: int = 4
+    # Serve only chat completions: /v1/completions answers 404, as on servers without it.
+    chat_only: bool = False
+    # Error body shape: "nested" as vLLM >= 0.10.1 (0.32.0 is the one proven in CI), "flat"
+    # as vLLM 0.6.4.
+    error_shape: Literal["flat", "nested"] = "nested"
     # Fault: answer generation requests with this HTTP status (0 = no fault), in each
     # protocol's error shape (Bedrock: the matching exception; 529 is Anthropic's overloaded).
     fail_status: int = 0

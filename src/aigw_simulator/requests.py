@@ -1,5 +1,7 @@
-"""Validation of request bodies the way vLLM 0.6.4 does it: unknown fields are refused, as are
-`suffix`, `stream_options` without `stream`, and prompts that do not fit the context window."""
+"""Validation of request bodies the way vLLM does it, with 0.32.0's messages: too many stop
+strings, `suffix`, `stream_options` without `stream`, a max_tokens above the context and a
+prompt longer than it are refused. Unknown fields are refused as 0.6.4 did (0.32.0 only warns),
+so that aigw never depends on a field an older vLLM would refuse."""
 
 from __future__ import annotations
 
@@ -32,11 +34,18 @@ COMPLETIONS_DEFAULT_MAX_TOKENS = 16
 class RequestError(Exception):
     """A request vLLM would refuse, with the status and error type it would answer."""
 
-    def __init__(self, message: str, status: int = 400, err_type: str = "BadRequestError") -> None:
+    def __init__(
+        self,
+        message: str,
+        status: int = 400,
+        err_type: str = "BadRequestError",
+        param: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
         self.err_type = err_type
+        self.param = param
 
 
 @dataclass(frozen=True)
@@ -57,7 +66,23 @@ def _validation_error(kind: str, field: str, message: str, value: Any) -> Reques
     )
 
 
-def parse_generation(body: Any, *, chat: bool) -> GenerationRequest:
+def _too_many_stops(count: int, limit: int) -> RequestError:
+    # vLLM's `stop: str | list[str]` fails both ways; FastAPI lists both, and vLLM's handler
+    # writes them as one message with the field as `param`.
+    items = f"'<list of {count} items>'"
+    return RequestError(
+        "2 validation errors:\n"
+        f"  {{'type': 'string_type', 'loc': 'body.stop', 'msg': 'Input should be a valid "
+        f"string', 'input': {items}}}\n"
+        f"  {{'type': 'too_long', 'loc': 'body.stop', 'msg': 'List should have at most {limit} "
+        f"items after validation, not {count}', 'input': {items}, 'ctx': {{'field_type': "
+        f"'List', 'max_length': {limit}, 'actual_length': {count}}}}}",
+        err_type="Bad Request",
+        param="body.stop",
+    )
+
+
+def parse_generation(body: Any, *, chat: bool, max_stop_strings: int = 4) -> GenerationRequest:
     """The fields the simulator acts on, or RequestError as vLLM would answer."""
     if not isinstance(body, dict):
         raise RequestError("request body must be a JSON object")
@@ -85,8 +110,8 @@ def parse_generation(body: Any, *, chat: bool) -> GenerationRequest:
     stream_options = body.get("stream_options")
     if stream_options is not None and not stream:
         raise RequestError(
-            "[{'type': 'value_error', 'loc': ('body',), 'msg': 'Value error, Stream options "
-            "can only be defined when `stream=True`.'}]"
+            "Stream options can only be defined when `stream=True`. (parameter=stream_options)",
+            param="stream_options",
         )
     if stream_options is not None and not isinstance(stream_options, dict):
         raise _validation_error(
@@ -99,15 +124,21 @@ def parse_generation(body: Any, *, chat: bool) -> GenerationRequest:
         raise _validation_error(
             "int_type", "max_tokens", "Input should be a valid integer", max_tokens
         )
-    if max_tokens is not None and max_tokens < 1:
-        raise RequestError(f"max_tokens must be at least 1, got {max_tokens}.")
-    if max_tokens is None and not chat:
-        max_tokens = COMPLETIONS_DEFAULT_MAX_TOKENS
     stop = body.get("stop") or []
     if isinstance(stop, str):
         stop = [stop]
     if not isinstance(stop, list) or not all(isinstance(s, str) for s in stop):
         raise _validation_error("list_type", "stop", "Input should be a valid list", stop)
+    if len(stop) > max_stop_strings:
+        raise _too_many_stops(len(stop), max_stop_strings)
+    if max_tokens is not None and max_tokens < 1:
+        raise RequestError(
+            f"max_tokens must be at least 1, got {max_tokens}. "
+            f"(parameter=max_tokens, value={max_tokens})",
+            param="max_tokens",
+        )
+    if max_tokens is None and not chat:
+        max_tokens = COMPLETIONS_DEFAULT_MAX_TOKENS
     return GenerationRequest(
         chat=chat,
         model=body["model"],
@@ -120,20 +151,24 @@ def parse_generation(body: Any, *, chat: bool) -> GenerationRequest:
     )
 
 
-def check_context(prompt_tokens: int, max_tokens: int | None, max_model_len: int) -> None:
-    """vLLM's 400 when the prompt plus the answer cannot fit the context window."""
-    if max_tokens is None:
-        if prompt_tokens >= max_model_len:
-            raise RequestError(
-                f"This model's maximum context length is {max_model_len} tokens. However, you "
-                f"requested {prompt_tokens} tokens in the messages, Please reduce the length of "
-                "the messages."
-            )
-        return
-    if prompt_tokens + max_tokens > max_model_len:
+def check_context(prompt_tokens: int, max_tokens: int | None, max_model_len: int) -> int:
+    """vLLM's 400 for a max_tokens above the context or a prompt longer than it; otherwise the
+    most tokens the answer may have (vLLM cuts an answer at the end of the context)."""
+    if max_tokens is not None and max_tokens > max_model_len:
         raise RequestError(
-            f"This model's maximum context length is {max_model_len} tokens. However, you "
-            f"requested {prompt_tokens + max_tokens} tokens ({prompt_tokens} in the messages, "
-            f"{max_tokens} in the completion). Please reduce the length of the messages or "
-            "completion."
+            f"max_tokens={max_tokens} cannot be greater than max_model_len={max_model_len}. "
+            f"Please request fewer output tokens. (parameter=max_tokens, value={max_tokens})",
+            param="max_tokens",
         )
+    if prompt_tokens > max_model_len:
+        # vLLM counts only up to the first token too many.
+        over = max_model_len + 1
+        raise RequestError(
+            f"This model's maximum context length is {max_model_len} tokens. However, your "
+            f"prompt contains at least {over} input tokens, which exceeds this limit even "
+            "without any output tokens. Please reduce the length of the input prompt. "
+            f"(parameter=input_tokens, value={over})",
+            param="input_tokens",
+        )
+    room = max_model_len - prompt_tokens
+    return room if max_tokens is None else min(max_tokens, room)

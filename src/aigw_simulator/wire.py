@@ -32,10 +32,12 @@ def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
     }
 
 
-def error_body(message: str, err_type: str, code: int, shape: ErrorShape) -> dict[str, Any]:
+def error_body(
+    message: str, err_type: str, code: int, shape: ErrorShape, param: str | None = None
+) -> dict[str, Any]:
     if shape == "nested":
-        return {"error": {"message": message, "type": err_type, "param": None, "code": code}}
-    return {"object": "error", "message": message, "type": err_type, "param": None, "code": code}
+        return {"error": {"message": message, "type": err_type, "param": param, "code": code}}
+    return {"object": "error", "message": message, "type": err_type, "param": param, "code": code}
 
 
 def stream_error_event(message: str, err_type: str = "BadRequestError", code: int = 400) -> bytes:

@@ -61,6 +61,7 @@ class ConfigServiceServicer(config_service_pb2_grpc.ConfigServiceServicer):
                 identifier=source.target.identifier,
                 sealed_api_key=self._box.seal(request.api_key) if request.api_key else b"",
                 limits=source.target.limits,
+                completion_api=source.target.completion_api,
             ),
         )
         options = source.target.WhichOneof("platform_options")

@@ -34,7 +34,7 @@ _MODEL_COLUMNS = (
     "name, family, platform, endpoint, identifier, sealed_api_key, "
     "timeout_seconds, timeout_nanos, max_output_tokens, max_concurrent_requests, "
     "connect_timeout_nanos, first_token_timeout_nanos, idle_timeout_nanos, max_retries, "
-    "platform_options"
+    "platform_options, server_options"
 )
 _OPTIONAL_DURATIONS: tuple[
     Literal["connect_timeout", "first_token_timeout", "idle_timeout"], ...
@@ -291,7 +291,7 @@ def _insert_model(conn: Database, model: config_service_pb2.Model) -> None:
     has_timeout = limits.HasField("timeout")
     conn.execute(
         f"INSERT INTO models ({_MODEL_COLUMNS}) "  # noqa: S608
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             model.name,
             model.family,
@@ -309,6 +309,7 @@ def _insert_model(conn: Database, model: config_service_pb2.Model) -> None:
             ),
             limits.max_retries if limits.HasField("max_retries") else None,
             _options_blob(target),
+            _server_options_blob(target),
         ),
     )
     if model.api_key_env:
@@ -316,6 +317,13 @@ def _insert_model(conn: Database, model: config_service_pb2.Model) -> None:
             "INSERT INTO model_api_key_env (model, env_var) VALUES (?, ?)",
             (model.name, model.api_key_env),
         )
+
+
+def _server_options_blob(target: common_pb2.ModelTarget) -> bytes | None:
+    holder = common_pb2.ModelTarget(completion_api=target.completion_api)
+    holder.limits.max_stop_sequences = target.limits.max_stop_sequences
+    holder.limits.context_tokens = target.limits.context_tokens
+    return holder.SerializeToString() or None
 
 
 def _options_blob(target: common_pb2.ModelTarget) -> bytes | None:
@@ -402,7 +410,7 @@ def _model_from_row(row: tuple[Any, ...]) -> config_service_pb2.Model:
     name, family, platform, endpoint, identifier, sealed, seconds, nanos, max_out, max_conc = row[
         :10
     ]
-    *durations, max_retries, options = row[10:]
+    *durations, max_retries, options, server_options = row[10:]
     limits = common_pb2.ModelLimits(max_output_tokens=max_out, max_concurrent_requests=max_conc)
     if seconds is not None:
         limits.timeout.seconds = seconds
@@ -423,6 +431,8 @@ def _model_from_row(row: tuple[Any, ...]) -> config_service_pb2.Model:
     )
     if options is not None:
         target.MergeFromString(options)
+    if server_options is not None:
+        target.MergeFromString(server_options)
     return config_service_pb2.Model(name=name, family=family, target=target)
 
 

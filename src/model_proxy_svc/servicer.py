@@ -85,8 +85,14 @@ class ModelProxyServicer(pb_grpc.ModelProxyServiceServicer):
         check_target(request.target, "target")
         provider = self._providers.get(request.target.platform, field="target.platform")
         upstream = self._upstream(request.target, context)
-        identifiers = await within_deadline(provider.list_models(upstream), upstream)
-        return pb.ListProviderModelsResponse(identifiers=identifiers)
+        served = await within_deadline(provider.list_models(upstream), upstream)
+        return pb.ListProviderModelsResponse(
+            identifiers=[model.identifier for model in served],
+            models=[
+                pb.ProviderModel(identifier=m.identifier, context_tokens=m.context_tokens)
+                for m in served
+            ],
+        )
 
     def _prepare(
         self, request: pb.GenerateRequest | pb.StreamGenerateRequest, context: Context

@@ -16,6 +16,7 @@ from aigw.common.v1 import common_pb2
 from aigw.modelproxy.v1 import model_proxy_service_pb2 as pb
 from aigw_common.deadlines import call_timeout
 from aigw_common.request_rules import check_identifier, check_parameters, check_target, invalid
+from aigw_common.server_limits import max_stop_sequences
 from aigw_common.settings import ModelProxySettings
 from model_proxy_svc.providers.base import (
     AzureTarget,
@@ -100,6 +101,9 @@ def check_generation(generation: pb.Generation, field: str) -> None:
         generation.parameters,
         f"{field}.parameters",
         max_output_tokens=target.limits.max_output_tokens,
+        max_stop_sequences=max_stop_sequences(target),
+        context_tokens=target.limits.context_tokens,
+        model=target.name or target.identifier,
     )
 
 
@@ -128,6 +132,7 @@ def generation_request(generation: pb.Generation, upstream: Upstream) -> Generat
         top_p=_float(parameters.top_p) if parameters.HasField("top_p") else None,
         stop=tuple(parameters.stop_sequences),
         stop_token_ids=tuple(parameters.stop_token_ids),
+        prompt_as_chat=generation.target.completion_api == common_pb2.COMPLETION_API_CHAT,
     )
 
 

@@ -7,13 +7,14 @@ from collections.abc import AsyncGenerator
 
 import grpc
 
+from aigw.common.v1 import common_pb2
 from aigw.modelproxy.v1 import model_proxy_service_pb2 as pb
 from aigw.modelproxy.v1 import model_proxy_service_pb2_grpc as pb_grpc
 from aigw_common.grpc_errors import from_rpc_error
 
 
 class ModelProxyClient:
-    """Generate and StreamGenerate over one long-lived channel."""
+    """Generate, StreamGenerate and ListProviderModels over one long-lived channel."""
 
     def __init__(self, channel: grpc.aio.Channel) -> None:
         self._stub = pb_grpc.ModelProxyServiceStub(channel)
@@ -23,6 +24,17 @@ class ModelProxyClient:
         try:
             return await self._stub.Generate(
                 pb.GenerateRequest(generation=generation), timeout=timeout_s
+            )
+        except grpc.aio.AioRpcError as error:
+            raise from_rpc_error(error) from None
+
+    async def list_models(
+        self, target: common_pb2.ModelTarget, *, timeout_s: float
+    ) -> pb.ListProviderModelsResponse:
+        """What the target's server serves, or the proxy's domain error."""
+        try:
+            return await self._stub.ListProviderModels(
+                pb.ListProviderModelsRequest(target=target), timeout=timeout_s
             )
         except grpc.aio.AioRpcError as error:
             raise from_rpc_error(error) from None

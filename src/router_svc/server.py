@@ -49,6 +49,7 @@ async def build_server(
         default_timeout_s=settings.model_proxy.default_timeout_s,
         custom_models=settings.custom_models,
         rate_limits=rate_limits,
+        settings=settings.router,
     )
     return await build_grpc_server(
         settings.router,

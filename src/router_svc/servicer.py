@@ -17,8 +17,26 @@ from aigw_common.catalog import Feature
 from aigw_common.coalescing import coalesced, merged_chunks
 from aigw_common.deadlines import call_timeout
 from aigw_common.errors import AigwError
-from aigw_common.settings import CustomModelsSettings, RateLimitSettings, RedisSettings
-from aigw_prompts import PostProcessing, PreparedPrompt, prepare, prepare_check, prepared_parameters
+from aigw_common.server_limits import (
+    ServerLimits,
+    fit_max_tokens,
+    generation_tokens,
+    max_stop_sequences,
+    prompt_tokens,
+)
+from aigw_common.settings import (
+    CustomModelsSettings,
+    RateLimitSettings,
+    RedisSettings,
+    RouterSettings,
+)
+from aigw_prompts import (
+    PostProcessing,
+    PreparedPrompt,
+    prepare,
+    prepare_check,
+    prepared_parameters,
+)
 from router_svc.agent.request import check_agent_request
 from router_svc.agent.step import ProxyStream, agent_attempts, run_step
 from router_svc.agent.tools import Caller, offered_tools
@@ -31,6 +49,7 @@ from router_svc.model_access import addressable_model, list_page
 from router_svc.model_proxy_client import ModelProxyClient
 from router_svc.prompt_invocations import CHECK_PROMPT_ID, invocation_completion
 from router_svc.rate_limits import RateLimits
+from router_svc.served_context import ServedContext
 
 if TYPE_CHECKING:
     from aigw_common.grpc_types import Context
@@ -57,17 +76,25 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
         default_timeout_s: float,
         custom_models: CustomModelsSettings | None = None,
         rate_limits: RateLimits | None = None,
+        settings: RouterSettings | None = None,
     ) -> None:
         self._config = config
         self._proxy = proxy
         self._default_timeout_s = default_timeout_s
         self._custom_models = custom_models or CustomModelsSettings()
         self._rate_limits = rate_limits or RateLimits(RateLimitSettings(), RedisSettings())
+        settings = settings or RouterSettings()
+        self._chat_max_tokens = settings.chat_max_tokens
+        self._served = ServedContext(
+            proxy,
+            ttl_s=settings.served_context_ttl_s,
+            timeout_s=settings.served_context_timeout_s,
+        )
 
     async def Complete(
         self, request: router_service_pb2.CompleteRequest, context: Context
     ) -> router_service_pb2.CompleteResponse:
-        attempts = self._plan(request.completion)
+        attempts = await self._plan(request.completion)
         caller = await self._admit(request.completion.feature)
         response = await self._complete(attempts, context)
         await self._spend(caller, response.usage)
@@ -76,7 +103,7 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
     async def StreamComplete(
         self, request: router_service_pb2.StreamCompleteRequest, context: Context
     ) -> AsyncIterator[router_service_pb2.StreamCompleteResponse]:
-        attempts = self._plan(request.completion)
+        attempts = await self._plan(request.completion)
         caller = await self._admit(request.completion.feature)
         if self._custom_models.disable_streaming:
             # AIGW_CUSTOM_MODELS__DISABLE_STREAMING: for model servers whose streaming is
@@ -144,6 +171,8 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
         )
         tools = offered_tools(caller)
         attempts = agent_attempts(request, models, tools)
+        for attempt in attempts:
+            await self._fit_answer(attempt.prompt.generation)
         await self._admit(feature.name)
 
         def open_call(model: config_service_pb2.Model, prompt: PreparedPrompt) -> ProxyStream:
@@ -193,7 +222,19 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
             )
         raise AssertionError("a plan always has at least one attempt")  # pragma: no cover
 
-    def _plan(self, completion: router_service_pb2.Completion) -> list[_Attempt]:
+    async def _fit_answer(self, generation: model_proxy_service_pb2.Generation) -> None:
+        """A rendered prompt's answer budget lowered to the room its server's context leaves
+        (agent prompts are rendered whole; code prompts are fitted as they are rendered)."""
+        context_tokens = await self._served.context_tokens(generation.target)
+        generation.target.limits.context_tokens = context_tokens
+        fit_max_tokens(
+            generation.parameters,
+            context_tokens=context_tokens,
+            prompt_estimate=generation_tokens(generation),
+            default=None,
+        )
+
+    async def _plan(self, completion: router_service_pb2.Completion) -> list[_Attempt]:
         feature = check_completion(completion)
         principal = current_principal()
         if feature is not None:
@@ -209,8 +250,16 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
             models = self._config.models_for(feature.name)
         attempts: list[_Attempt] = []
         for model in models:
-            prompt = _prepared(feature, completion, model.family)
-            prompt.generation.target.CopyFrom(model.target)
+            limits = ServerLimits(
+                context_tokens=await self._served.context_tokens(model.target),
+                max_stop_sequences=max_stop_sequences(model.target),
+                chat_max_tokens=self._chat_max_tokens,
+            )
+            prompt = _prepared(feature, completion, model.family, limits)
+            target = prompt.generation.target
+            target.CopyFrom(model.target)
+            # The proxy refuses what cannot fit the context the server reported.
+            target.limits.context_tokens = limits.context_tokens
             attempts.append((model, prompt))
         return attempts
 
@@ -226,29 +275,56 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
 
 
 def _prepared(
-    feature: Feature | None, completion: router_service_pb2.Completion, family: str
+    feature: Feature | None,
+    completion: router_service_pb2.Completion,
+    family: str,
+    limits: ServerLimits,
 ) -> PreparedPrompt:
     if completion.HasField("invocation"):
         assert feature is not None  # check_completion resolved the prompt's feature
         if completion.invocation.prompt_id == CHECK_PROMPT_ID:
-            return prepare_check(family)
-        return prepare(feature, invocation_completion(completion.invocation, feature), family)
+            return prepare_check(family, limits=limits)
+        invoked = invocation_completion(completion.invocation, feature)
+        return prepare(feature, invoked, family, limits=limits)
     if feature is None or completion.verbatim:
-        return PreparedPrompt(_verbatim(completion, family), _VERBATIM, None, PostProcessing())
-    return prepare(feature, completion, family)
+        return PreparedPrompt(
+            _verbatim(completion, limits, family), _VERBATIM, None, PostProcessing()
+        )
+    return prepare(feature, completion, family, limits=limits)
 
 
 def _verbatim(
-    completion: router_service_pb2.Completion, family: str
+    completion: router_service_pb2.Completion, limits: ServerLimits, family: str
 ) -> model_proxy_service_pb2.Generation:
-    """The caller's own prompt or messages, with the parameters it set (and, for a prompt a
-    GitLab client prepared, GitLab's defaults for the family)."""
-    parameters = completion.parameters
+    """The caller's own prompt or messages, with only the parameters it set, and an answer
+    budget for chat when it set none. A prompt a GitLab client prepared gets GitLab's
+    parameters for the family, its answer budget fitted to the model's context."""
     if completion.prepared_prompt_defaults:
-        parameters = prepared_parameters(family, completion.parameters)
-    generation = model_proxy_service_pb2.Generation(parameters=parameters)
-    if completion.WhichOneof("input") == "chat":
-        generation.chat.messages.extend(completion.chat.messages)
-    else:
+        generation = model_proxy_service_pb2.Generation(
+            parameters=prepared_parameters(family, completion.parameters)
+        )
+        if completion.WhichOneof("input") == "chat":
+            generation.chat.messages.extend(completion.chat.messages)
+        else:
+            generation.prompt = completion.prompt
+        if not completion.parameters.HasField("max_tokens"):
+            fit_max_tokens(
+                generation.parameters,
+                context_tokens=limits.context_tokens,
+                prompt_estimate=generation_tokens(generation),
+                default=None,
+            )
+        return generation
+    generation = model_proxy_service_pb2.Generation(parameters=completion.parameters)
+    if completion.WhichOneof("input") != "chat":
         generation.prompt = completion.prompt
+        return generation
+    generation.chat.messages.extend(completion.chat.messages)
+    if not completion.parameters.HasField("max_tokens"):
+        fit_max_tokens(
+            generation.parameters,
+            context_tokens=limits.context_tokens,
+            prompt_estimate=prompt_tokens(None, (m.content for m in completion.chat.messages)),
+            default=limits.chat_max_tokens,
+        )
     return generation

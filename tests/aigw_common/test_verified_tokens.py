@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -121,3 +122,31 @@ async def test_the_verifier_answers_a_known_token_alike_and_drops_it_with_its_ke
     del keys.keys[store.active.kid]
     with pytest.raises(Unauthenticated, match="unknown signing key"):
         await verifier.verify(token)
+
+
+async def test_a_hit_evicted_while_its_key_is_looked_up_is_still_answered(
+    store: KeyStore,
+) -> None:
+    keys, clock = await _cached_key(store), _Clock()
+    kid = store.active.kid
+    looking_up = asyncio.Event()
+    evicted = asyncio.Event()
+    key = keys.keys[kid]
+
+    class _SlowKeys(_Keys):
+        async def key_for(self, kid: str) -> PyJWK | None:
+            looking_up.set()
+            await evicted.wait()
+            return key
+
+    slow = _SlowKeys({kid: key})
+    cache = VerifiedTokens(1, clock)
+    cache.remember("a", _entry(slow, kid, 2_000.0, subject="a"))
+    hit = asyncio.create_task(cache.principal("a"))
+    await looking_up.wait()
+    cache.remember("b", _entry(keys, kid, 2_000.0, subject="b"))  # evicts "a"
+    evicted.set()
+    principal = await hit
+    assert principal is not None
+    assert principal.subject == "a"
+    assert len(cache) == 1

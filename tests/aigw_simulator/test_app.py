@@ -182,59 +182,157 @@ def test_request_id_is_echoed_or_made(http: httpx.Client) -> None:
     assert re.fullmatch(r"[0-9a-f]{32}", made.headers["x-request-id"])
 
 
+# Each as vLLM 0.32.0 answered it (CPU build, a tiny Llama, default settings): status, and the
+# body byte for byte but for the model names and numbers.
+_STOP5_MESSAGE = (
+    "2 validation errors:\n"
+    "  {'type': 'string_type', 'loc': 'body.stop', 'msg': 'Input should be a valid string', "
+    "'input': '<list of 5 items>'}\n"
+    "  {'type': 'too_long', 'loc': 'body.stop', 'msg': 'List should have at most 4 items after "
+    "validation, not 5', 'input': '<list of 5 items>', 'ctx': {'field_type': 'List', "
+    "'max_length': 4, 'actual_length': 5}}"
+)
+_CHAT = [{"role": "user", "content": "x"}]
+
+
 @pytest.mark.parametrize(
-    ("path", "body", "status", "message"),
+    ("path", "body", "status", "error"),
     [
         (
             "/v1/completions",
-            {"model": "nope", "prompt": "x"},
+            {"model": "nope", "prompt": "x", "suffix": "y"},
             404,
-            "The model `nope` does not exist.",
+            {
+                "message": f"The model `nope` does not exist. Valid aliases: {_MODEL}.",
+                "type": "NotFoundError",
+                "param": "model",
+            },
         ),
         (
             "/v1/completions",
             {"model": _MODEL, "prompt": "x", "suffix": "y"},
             400,
-            "suffix is not currently supported",
+            {
+                "message": "suffix is only supported for models with FIM completion rendering",
+                "type": "BadRequestError",
+                "param": "suffix",
+            },
         ),
         (
             "/v1/chat/completions",
-            {"model": _MODEL, "messages": [{"role": "user", "content": "x"}], "max_tokens": 0},
+            {"model": _MODEL, "messages": _CHAT, "max_tokens": 0},
             400,
-            "max_tokens must be at least 1, got 0.",
+            {
+                "message": "max_tokens must be at least 1, got 0. (parameter=max_tokens, value=0)",
+                "type": "BadRequestError",
+                "param": "max_tokens",
+            },
         ),
         (
             "/v1/completions",
-            {"model": _MODEL, "prompt": "a b c d", "max_tokens": 32766},
+            {"model": _MODEL, "prompt": "x", "stop": ["a", "b", "c", "d", "e"]},
             400,
-            "This model's maximum context length is 32768 tokens. However, you requested 32770 "
-            "tokens (4 in the messages, 32766 in the completion). Please reduce the length of the "
-            "messages or completion.",
+            {"message": _STOP5_MESSAGE, "type": "Bad Request", "param": "body.stop"},
+        ),
+        (
+            "/v1/chat/completions",
+            {"model": _MODEL, "messages": _CHAT, "stop": ["a", "b", "c", "d", "e"]},
+            400,
+            {"message": _STOP5_MESSAGE, "type": "Bad Request", "param": "body.stop"},
+        ),
+        (
+            "/v1/chat/completions",
+            {"model": _MODEL, "messages": _CHAT, "max_tokens": 32769},
+            400,
+            {
+                "message": "max_tokens=32769 cannot be greater than max_model_len=32768. Please "
+                "request fewer output tokens. (parameter=max_tokens, value=32769)",
+                "type": "BadRequestError",
+                "param": "max_tokens",
+            },
+        ),
+        (
+            "/v1/completions",
+            {"model": _MODEL, "prompt": "a " * 32769, "max_tokens": 4},
+            400,
+            {
+                "message": "This model's maximum context length is 32768 tokens. However, your "
+                "prompt contains at least 32769 input tokens, which exceeds this limit even "
+                "without any output tokens. Please reduce the length of the input prompt. "
+                "(parameter=input_tokens, value=32769)",
+                "type": "BadRequestError",
+                "param": "input_tokens",
+            },
+        ),
+        (
+            "/v1/completions",
+            {"model": _MODEL, "prompt": "x", "stream_options": {"include_usage": True}},
+            400,
+            {
+                "message": "Stream options can only be defined when `stream=True`. "
+                "(parameter=stream_options)",
+                "type": "BadRequestError",
+                "param": "stream_options",
+            },
         ),
     ],
 )
-def test_errors_have_the_flat_shape(
-    http: httpx.Client, path: str, body: dict[str, object], status: int, message: str
+def test_refuses_what_vllm_refuses_with_its_body(
+    http: httpx.Client, path: str, body: dict[str, object], status: int, error: dict[str, object]
 ) -> None:
     response = http.post(path, json=body)
 
     assert response.status_code == status
-    assert response.json() == {
-        "object": "error",
-        "message": message,
-        "type": "NotFoundError" if status == 404 else "BadRequestError",
-        "param": None,
-        "code": status,
-    }
+    assert response.json() == {"error": {**error, "code": status}}
+
+
+def test_stop_limit_follows_vllm_max_stop_strings(
+    http: httpx.Client, sim: BackgroundSimulator
+) -> None:
+    five = {"model": _MODEL, "prompt": "x", "stop": ["a", "b", "c", "d", "e"], "max_tokens": 2}
+    sim.state.config = dataclasses.replace(sim.state.config, max_stop_strings=5)
+
+    assert http.post("/v1/completions", json=five).status_code == 200
+
+
+def test_answer_is_cut_at_the_end_of_the_context(
+    http: httpx.Client, sim: BackgroundSimulator
+) -> None:
+    # vLLM 0.32.0 accepts prompt + max_tokens above the context, and stops at its end.
+    sim.state.config = dataclasses.replace(sim.state.config, max_model_len=10, tokens=32)
+
+    response = http.post(
+        "/v1/completions", json={"model": _MODEL, "prompt": "a b c d", "max_tokens": 10}
+    )
+
+    assert response.status_code == 200
+    assert response.json()["usage"]["completion_tokens"] == 6
+    assert response.json()["choices"][0]["finish_reason"] == "length"
+
+
+def test_models_advertise_max_model_len(http: httpx.Client, sim: BackgroundSimulator) -> None:
+    sim.state.config = dataclasses.replace(sim.state.config, max_model_len=1024)
+
+    (card,) = http.get("/v1/models").json()["data"]
+
+    assert card["max_model_len"] == 1024
+
+
+def test_chat_only_server_has_no_completions_route(
+    http: httpx.Client, sim: BackgroundSimulator
+) -> None:
+    sim.state.config = dataclasses.replace(sim.state.config, chat_only=True)
+
+    text = http.post("/v1/completions", json={"model": _MODEL, "prompt": "x"})
+    chat = http.post("/v1/chat/completions", json={"model": _MODEL, "messages": _CHAT})
+
+    assert (text.status_code, text.json()) == (404, {"detail": "Not Found"})
+    assert chat.status_code == 200
 
 
 @pytest.mark.parametrize(
     ("body", "fragment"),
     [
-        (
-            {"model": _MODEL, "prompt": "x", "stream_options": {"include_usage": True}},
-            "Stream options can only be defined when `stream=True`.",
-        ),
         ({"model": _MODEL, "prompt": "x", "frobnicate": 1}, "Extra inputs are not permitted"),
         ({"prompt": "x"}, "Field required"),
     ],
@@ -245,21 +343,20 @@ def test_validation_errors_are_400(
     response = http.post("/v1/completions", json=body)
 
     assert response.status_code == 400
-    assert fragment in response.json()["message"]
+    assert fragment in response.json()["error"]["message"]
 
 
-def test_nested_error_shape(http: httpx.Client, sim: BackgroundSimulator) -> None:
-    sim.state.config = dataclasses.replace(sim.state.config, error_shape="nested")
+def test_flat_error_shape_of_old_vllm(http: httpx.Client, sim: BackgroundSimulator) -> None:
+    sim.state.config = dataclasses.replace(sim.state.config, error_shape="flat")
 
     response = http.post("/v1/completions", json={"model": "nope", "prompt": "x"})
 
     assert response.json() == {
-        "error": {
-            "message": "The model `nope` does not exist.",
-            "type": "NotFoundError",
-            "param": None,
-            "code": 404,
-        }
+        "object": "error",
+        "message": f"The model `nope` does not exist. Valid aliases: {_MODEL}.",
+        "type": "NotFoundError",
+        "param": "model",
+        "code": 404,
     }
 
 
@@ -290,7 +387,7 @@ def test_injected_failure_status(http: httpx.Client) -> None:
 
     assert (dead.status_code, dead.content) == (500, b"")
     assert busy.status_code == 429
-    assert busy.json()["type"] == "RateLimitError"
+    assert busy.json()["error"]["type"] == "RateLimitError"
 
 
 def test_in_band_error_after_some_tokens(http: httpx.Client) -> None:
@@ -335,7 +432,7 @@ def test_bad_override_header_is_400(http: httpx.Client) -> None:
     )
 
     assert response.status_code == 400
-    assert "x-simulator-tokens" in response.json()["message"]
+    assert "x-simulator-tokens" in response.json()["error"]["message"]
 
 
 def test_requests_are_recorded_and_cleared(http: httpx.Client) -> None:

@@ -18,6 +18,7 @@ import pytest
 from aigw.router.v1 import router_service_pb2, router_service_pb2_grpc
 from aigw_cli.local_suite import LocalSuite, local_suite
 from aigw_simulator import BackgroundSimulator, SimulatorConfig
+from tests.router_svc.conftest import generations
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
@@ -150,9 +151,9 @@ async def test_one_file_assigns_three_models_and_each_serves_its_feature(
         ("mixtral", "/v1/chat/completions"),
         ("claude", "/v1/chat/completions"),
     ):
-        [record] = simulators[name].state.recorder.snapshot()
+        [record] = generations(simulators[name])
         assert record["path"] == path_suffix, name
-    [claude] = simulators["claude"].state.recorder.snapshot()
+    [claude] = generations(simulators["claude"])
     assert claude["authorization_present"] is True
 
     # Export writes the file back: the key only by reference; applying it changes nothing.

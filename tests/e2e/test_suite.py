@@ -42,10 +42,12 @@ async def suite(tmp_path: Path) -> AsyncIterator[LocalSuite]:
 
 
 async def _simulator_records(url: str) -> list[dict[str, object]]:
+    """What the simulator was asked to generate (not the router's GET /v1/models, which asks
+    for the served context once per server)."""
     async with httpx.AsyncClient(timeout=5) as client:
         response = await client.get(f"{url}/_simulator/requests")
         records: list[dict[str, object]] = response.json()
-        return records
+        return [record for record in records if record["path"] != "/v1/models"]
 
 
 async def _clear_records(url: str) -> None:

@@ -59,6 +59,7 @@ class Platform:
 
 _UNAVAILABLE = grpc.StatusCode.UNAVAILABLE
 _REJECTED = grpc.StatusCode.FAILED_PRECONDITION
+_INVALID = grpc.StatusCode.INVALID_ARGUMENT
 
 VLLM = Platform(
     "vllm",
@@ -68,7 +69,7 @@ VLLM = Platform(
         429: (_UNAVAILABLE, "overloaded (HTTP 429: simulated failure)"),
         500: (_UNAVAILABLE, "the server failed (HTTP 500 with no detail)"),
         503: (_UNAVAILABLE, "the server failed (HTTP 503: simulated failure)"),
-        400: (_REJECTED, "rejected the request (HTTP 400: simulated failure)"),
+        400: (_INVALID, "refused the request (HTTP 400: simulated failure)"),
     },
     mid_stream_error="failed mid-stream: simulated failure after 2 tokens",
 )
@@ -81,7 +82,7 @@ AZURE = Platform(
         429: (_UNAVAILABLE, "have exceeded token rate limit"),
         500: (_UNAVAILABLE, "the server failed (HTTP 500: simulated failure)"),
         503: (_UNAVAILABLE, "the server failed (HTTP 503: simulated failure)"),
-        400: (_REJECTED, "rejected the request (HTTP 400: simulated failure)"),
+        400: (_INVALID, "refused the request (HTTP 400: simulated failure)"),
     },
     mid_stream_error="failed mid-stream: simulated failure after 2 tokens",
 )

@@ -30,16 +30,35 @@ async def _stream(proxy: Proxy, generation: pb.Generation) -> list[pb.StreamGene
     ]
 
 
+_INVALID = grpc.StatusCode.INVALID_ARGUMENT
+
+
 @pytest.mark.parametrize(
     ("status", "code", "fragment"),
     [
         (500, grpc.StatusCode.UNAVAILABLE, "the server failed (HTTP 500 with no detail)"),
         (503, grpc.StatusCode.UNAVAILABLE, "the server failed (HTTP 503: simulated failure)"),
         (429, grpc.StatusCode.UNAVAILABLE, "overloaded (HTTP 429: simulated failure); retry later"),
+        # The request itself is wrong: a caller mistake, never retried.
         (
             400,
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "refused the request (HTTP 400: simulated failure)",
+        ),
+        (
+            422,
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "refused the request (HTTP 422: simulated failure)",
+        ),
+        (
+            413,
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "refused the request (HTTP 413: simulated failure)",
+        ),
+        (
+            409,
             grpc.StatusCode.FAILED_PRECONDITION,
-            "rejected the request (HTTP 400: simulated failure)",
+            "rejected the request (HTTP 409: simulated failure)",
         ),
     ],
 )
@@ -63,15 +82,15 @@ async def test_http_status_mapping(
 
 
 async def test_vllm_400_message_is_relayed(proxy: Proxy, simulator: BackgroundSimulator) -> None:
-    _configure(simulator, max_model_len=10)
+    _configure(simulator, max_model_len=4)
     generation = prompt(simulator.endpoint, text="one two three four five six")
-    generation.parameters.max_tokens = 8
+    generation.parameters.max_tokens = 2
 
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await proxy.stub.Generate(pb.GenerateRequest(generation=generation))
 
-    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert "maximum context length is 10 tokens" in details(caught.value)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "maximum context length is 4 tokens" in details(caught.value)
 
 
 async def test_nested_error_shape_is_understood(
@@ -83,7 +102,7 @@ async def test_nested_error_shape_is_understood(
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await proxy.stub.Generate(pb.GenerateRequest(generation=generation))
 
-    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "The model `gone` does not exist." in details(caught.value)
     assert "ListProviderModels" in details(caught.value)
 

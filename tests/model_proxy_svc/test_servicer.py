@@ -251,7 +251,7 @@ async def test_unknown_identifier_names_it(
 
     error = await failure(proxy, generation, streamed=streamed)
 
-    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     message = details(error)
     assert "'no-such-model'" in message
     assert simulator.endpoint in message

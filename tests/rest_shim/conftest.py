@@ -269,7 +269,7 @@ class Gateway:
         }
 
     def records(self) -> list[dict[str, Any]]:
-        return self.stack.simulator.state.recorder.snapshot()
+        return router_fixtures.generations(self.stack.simulator)
 
 
 @pytest.fixture

@@ -132,3 +132,45 @@ async def test_closing_an_sdk_stream_stops_the_model(
         lambda: [r for r in configured.records() if r["disconnected"]], timeout_s=5
     )
     assert len(record["sent_text"].split()) < 10_000
+
+
+async def test_a_max_tokens_beyond_the_served_context_is_a_400_naming_the_limit(
+    configured: Gateway,
+) -> None:
+    configured.stack.simulator.state.config = SimulatorConfig(tokens=6, max_model_len=1024)
+    # The SDK's default retries: a 503 would be sent three more times, a 400 never.
+    async with openai.AsyncOpenAI(
+        base_url=f"{configured.url}/v1",
+        api_key=configured.stack.token("duo_chat"),
+        max_retries=2,
+        timeout=10,
+    ) as client:
+        with pytest.raises(openai.BadRequestError) as refused:
+            await client.chat.completions.create(
+                model="mixtral-8x7b",
+                messages=[{"role": "user", "content": "hi"}],
+                max_tokens=5000,
+            )
+
+    error = refused.value.body
+    assert isinstance(error, dict)
+    assert error["type"] == "invalid_request_error"
+    assert error["param"] == "max_tokens"
+    assert "1024 tokens" in error["message"]
+    assert configured.records() == []
+
+
+async def test_the_servers_own_refusal_is_a_400_with_its_words(configured: Gateway) -> None:
+    configured.stack.simulator.state.config = SimulatorConfig(tokens=6, max_model_len=1024)
+    async with _client(configured, "duo_chat") as client:
+        with pytest.raises(openai.BadRequestError) as refused:
+            await client.chat.completions.create(
+                model="mixtral-8x7b", messages=[{"role": "user", "content": "word " * 2000}]
+            )
+
+    error = refused.value.body
+    assert isinstance(error, dict)
+    assert error["type"] == "invalid_request_error"
+    assert "maximum context length is 1024 tokens" in error["message"]
+    assert configured.stack.simulator.endpoint not in error["message"]
+    assert len(configured.records()) == 1

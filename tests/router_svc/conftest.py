@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import pytest
@@ -81,6 +81,12 @@ class Stack:
         )
         # The router applies a change when the watch delivers it.
         await eventually(lambda: self.cache.version >= response.version)
+
+
+def generations(simulator: BackgroundSimulator) -> list[dict[str, Any]]:
+    """What the simulator was asked to generate, without the router's questions about the
+    served context (GET /v1/models, once per model server)."""
+    return [r for r in simulator.state.recorder.snapshot() if r["path"] != "/v1/models"]
 
 
 @pytest.fixture

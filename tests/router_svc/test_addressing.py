@@ -11,9 +11,10 @@ from aigw.common.v1 import common_pb2
 from aigw.router.v1 import router_service_pb2
 from aigw_common import errors
 from aigw_common.grpc_errors import from_rpc_error
+from aigw_common.settings import RouterSettings
 from aigw_prompts import prepare_check
 from aigw_simulator import simulated_text
-from tests.router_svc.conftest import SIMULATED_TOKENS, Stack
+from tests.router_svc.conftest import SIMULATED_TOKENS, Stack, generations
 
 CHAT = router_service_pb2.Conversation(
     messages=[
@@ -60,14 +61,15 @@ async def test_a_model_named_by_a_caller_with_a_scope_it_serves_gets_the_message
 
     assert answer.text == simulated_text(SIMULATED_TOKENS)
     assert answer.served_by.model == "chat-model"
-    [record] = configured.simulator.state.recorder.snapshot()
+    [record] = generations(configured.simulator)
     assert record["path"] == "/v1/chat/completions"
-    # Verbatim: the system turn is kept (no family template), no default max_tokens is added.
+    # Verbatim: the system turn is kept (no family template); an answer budget is added, as
+    # vLLM would otherwise let the answer run to the end of its context.
     assert record["body"]["messages"] == [
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": "hi"},
     ]
-    assert "max_tokens" not in record["body"]
+    assert record["body"]["max_tokens"] == RouterSettings().chat_max_tokens
 
 
 @pytest.mark.parametrize(
@@ -88,7 +90,7 @@ async def test_naming_a_model_never_grants_more_than_the_callers_features(
     # The same answer whether the model exists or not.
     assert isinstance(error, errors.NotFound)
     assert error.field == "completion.model"
-    assert configured.simulator.state.recorder.snapshot() == []
+    assert generations(configured.simulator) == []
 
 
 async def test_a_disabled_feature_makes_its_model_unaddressable(configured: Stack) -> None:
@@ -144,7 +146,7 @@ async def test_a_verbatim_prompt_by_feature_goes_to_the_completions_api_as_is(
 
     await _complete(configured, completion, "complete_code")
 
-    [record] = configured.simulator.state.recorder.snapshot()
+    [record] = generations(configured.simulator)
     assert record["path"] == "/v1/completions"
     assert record["body"]["prompt"] == "<s>[SUFFIX][PREFIX]def f("
     assert record["body"]["max_tokens"] == 5
@@ -164,7 +166,7 @@ async def test_a_named_prompt_hands_its_inputs_to_the_features_template(
     answer = await _complete(configured, completion, "explain_code")
 
     assert answer.served_by.model == "chat-model"
-    [record] = configured.simulator.state.recorder.snapshot()
+    [record] = generations(configured.simulator)
     last = record["body"]["messages"][-1]
     assert last["role"] == "user"
     assert last["content"].endswith('code:\nx = 1\n\nfile:\n{"name": "a.py"}')
@@ -179,7 +181,7 @@ async def test_the_connection_check_is_the_registrys_check_prompt(configured: St
 
     assert answer.served_by.model == "code-model"
     expected = prepare_check("codestral").generation
-    [record] = configured.simulator.state.recorder.snapshot()
+    [record] = generations(configured.simulator)
     assert record["body"]["max_tokens"] == expected.parameters.max_tokens
     sent = record["body"].get("prompt") or record["body"]["messages"][-1]["content"]
     assert sent == (expected.prompt or expected.chat.messages[-1].content)
@@ -260,4 +262,4 @@ async def test_request_described_models_are_refused_unless_enabled(configured: S
 
     assert isinstance(error, errors.FailedPrecondition)
     assert "AIGW_CUSTOM_MODELS__ENABLED" in error.message
-    assert configured.simulator.state.recorder.snapshot() == []
+    assert generations(configured.simulator) == []

@@ -12,7 +12,7 @@ from aigw_common import errors
 from aigw_common.grpc_errors import from_rpc_error
 from aigw_common.settings import CustomModelsSettings, Settings
 from aigw_simulator import SimulatorConfig, simulated_text
-from tests.router_svc.conftest import SIMULATED_TOKENS, Stack
+from tests.router_svc.conftest import SIMULATED_TOKENS, Stack, generations
 
 API_KEY = "sk-request-scoped-0123456789"
 CODE = router_service_pb2.CodeContext(file_name="a.py", content_above_cursor="def f(")
@@ -55,7 +55,7 @@ async def test_the_request_key_reaches_the_model_server_for_this_request_only(
 
     assert "".join(c.text for c in chunks) == simulated_text(SIMULATED_TOKENS)
     assert chunks[0].served_by.model == "aigw-simulator"
-    [record] = stack.simulator.state.recorder.snapshot()
+    [record] = generations(stack.simulator)
     assert record["status"] == 200
     # The family's fill-in-the-middle layout, as for a configured codestral model.
     assert record["body"]["prompt"] == "[SUFFIX][PREFIX]def f("
@@ -110,4 +110,4 @@ async def test_the_features_scope_is_still_required(stack: Stack) -> None:
         )
 
     assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
-    assert stack.simulator.state.recorder.snapshot() == []
+    assert generations(stack.simulator) == []

@@ -10,7 +10,7 @@ from aigw.router.v1 import router_service_pb2
 from aigw_common.settings import CustomModelsSettings, Settings
 from aigw_simulator import simulated_text
 from aigw_simulator.scripted import ScriptedReply
-from tests.router_svc.conftest import SIMULATED_TOKENS, Stack
+from tests.router_svc.conftest import SIMULATED_TOKENS, Stack, generations
 
 
 @pytest.fixture
@@ -42,7 +42,7 @@ async def test_stream_complete_makes_one_unary_model_call(stack: Stack) -> None:
     assert chunk.served_by.model == "codestral"
     assert chunk.finish_reason == common_pb2.FINISH_REASON_STOP
     assert chunk.usage.output_tokens == SIMULATED_TOKENS
-    [record] = stack.simulator.state.recorder.snapshot()
+    [record] = generations(stack.simulator)
     assert record["stream"] is False
 
 
@@ -64,5 +64,5 @@ async def test_the_agent_parses_the_whole_answer_of_one_unary_call(stack: Stack)
     assert [e.WhichOneof("event") for e in events] == ["final_answer_delta", "usage"]
     assert events[0].final_answer_delta.text == "Hi there."
     assert events[0].served_by.model == "mistral"
-    [record] = stack.simulator.state.recorder.snapshot()
+    [record] = generations(stack.simulator)
     assert record["stream"] is False

@@ -9,7 +9,7 @@ from aigw.common.v1 import common_pb2
 from aigw.config.v1 import config_service_pb2
 from aigw.router.v1 import router_service_pb2
 from aigw_simulator import simulated_text
-from tests.router_svc.conftest import SIMULATED_TOKENS, Stack
+from tests.router_svc.conftest import SIMULATED_TOKENS, Stack, generations
 
 CODE = router_service_pb2.CodeContext(
     file_name="app.py", content_above_cursor="def add(a, b):\n    ", content_below_cursor=""
@@ -79,7 +79,7 @@ async def test_an_azure_model_and_a_bedrock_model_each_serve_a_feature(stack: St
         assert chunks[0].served_by.platform == platform
         assert chunks[-1].finish_reason == common_pb2.FINISH_REASON_STOP
         assert chunks[-1].usage.output_tokens == SIMULATED_TOKENS
-    paths = [record["path"] for record in stack.simulator.state.recorder.snapshot()]
+    paths = [record["path"] for record in generations(stack.simulator)]
     assert paths == [
         f"/openai/deployments/{served}/chat/completions",
         f"/model/{served}/converse-stream",

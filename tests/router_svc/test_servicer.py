@@ -16,7 +16,7 @@ from aigw_common import errors
 from aigw_common.grpc_errors import from_rpc_error
 from aigw_simulator import SimulatorConfig, simulated_text
 from tests.polling import eventually
-from tests.router_svc.conftest import SIMULATED_TOKENS, Stack
+from tests.router_svc.conftest import SIMULATED_TOKENS, Stack, generations
 
 CODE = router_service_pb2.CodeContext(
     file_name="app.py", content_above_cursor="def add(a, b):\n    ", content_below_cursor=""
@@ -49,7 +49,7 @@ async def test_streams_the_models_answer_with_usage_and_who_served_it(stack: Sta
     assert chunks[0].served_by.platform == common_pb2.PLATFORM_OPENAI_COMPATIBLE
     assert chunks[-1].finish_reason == common_pb2.FINISH_REASON_STOP
     assert chunks[-1].usage.output_tokens == SIMULATED_TOKENS
-    [record] = stack.simulator.state.recorder.snapshot()
+    [record] = generations(stack.simulator)
     # Codestral's fill-in-the-middle layout went to the completions API.
     assert record["path"] == "/v1/completions"
     assert record["body"]["prompt"] == "[SUFFIX][PREFIX]def add(a, b):\n    "
@@ -67,7 +67,7 @@ async def test_unary_completion_returns_the_whole_answer(stack: Stack) -> None:
 
     assert response.text == simulated_text(SIMULATED_TOKENS)
     assert response.served_by.family == "gpt"
-    [record] = stack.simulator.state.recorder.snapshot()
+    [record] = generations(stack.simulator)
     assert record["path"] == "/v1/chat/completions"
 
 
@@ -106,7 +106,7 @@ async def test_callers_need_a_valid_token_and_the_features_scope(stack: Stack) -
         await stack.router.Complete(request, metadata=stack.metadata("duo_chat"), timeout=5)
     assert wrong_scope.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert "complete_code" in (wrong_scope.value.details() or "")
-    assert stack.simulator.state.recorder.snapshot() == []
+    assert generations(stack.simulator) == []
 
 
 async def test_unassigned_and_disabled_features_are_clear_errors(stack: Stack) -> None:
@@ -196,5 +196,5 @@ async def test_the_callers_deadline_reaches_the_model_call(stack: Stack) -> None
 
 
 def _last_if_disconnected(stack: Stack) -> dict[str, Any] | None:
-    records = stack.simulator.state.recorder.snapshot()
+    records = generations(stack.simulator)
     return records[-1] if records and records[-1]["disconnected"] else None

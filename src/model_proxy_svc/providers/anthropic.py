@@ -26,6 +26,7 @@ from model_proxy_svc.providers.base import (
     Completion,
     FinishReason,
     GenerationRequest,
+    ServedModel,
     Upstream,
     Usage,
 )
@@ -115,7 +116,7 @@ class AnthropicProvider:
             usage=_usage(usage.get("input_tokens"), usage.get("output_tokens")),
         )
 
-    async def list_models(self, upstream: Upstream) -> list[str]:
+    async def list_models(self, upstream: Upstream) -> list[ServedModel]:
         raise FailedPrecondition(
             "listing Anthropic models is not supported; use a model id such as "
             "claude-3-5-sonnet-20241022 (see Anthropic's model list)",

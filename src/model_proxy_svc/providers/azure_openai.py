@@ -17,7 +17,7 @@ import httpx
 
 from aigw_common.errors import FailedPrecondition, UpstreamError, UpstreamRejected
 from model_proxy_svc.clients import request_id_header
-from model_proxy_svc.providers.base import AzureTarget, GenerationRequest, Upstream
+from model_proxy_svc.providers.base import AzureTarget, GenerationRequest, ServedModel, Upstream
 from model_proxy_svc.providers.openai_compatible import OpenAICompatibleProvider, request_body
 from model_proxy_svc.providers.openai_errors import error_detail
 from model_proxy_svc.providers.upstream_errors import clean, metadata_of
@@ -87,7 +87,7 @@ class AzureOpenAIProvider(OpenAICompatibleProvider):
             metadata=metadata,
         )
 
-    async def list_models(self, upstream: Upstream) -> list[str]:
+    async def list_models(self, upstream: Upstream) -> list[ServedModel]:
         raise FailedPrecondition(
             "Azure OpenAI lists deployments in its control plane, not the data plane the proxy "
             "talks to: run `az cognitiveservices account deployment list` and use a "

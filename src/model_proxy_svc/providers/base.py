@@ -82,6 +82,9 @@ class GenerationRequest:
     top_p: float | None = None
     stop: tuple[str, ...] = ()
     stop_token_ids: tuple[int, ...] = ()
+    # A prompt goes to the chat completions API as the one user message (servers that serve
+    # only chat completions).
+    prompt_as_chat: bool = False
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,14 @@ class Chunk:
     text: str
     finish_reason: FinishReason = common_pb2.FINISH_REASON_UNSPECIFIED
     usage: Usage | None = None
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """A model a server serves, and its context in tokens when the server says (else 0)."""
+
+    identifier: str
+    context_tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -118,4 +129,4 @@ class Provider(Protocol):
 
     async def generate(self, request: GenerationRequest) -> Completion: ...
 
-    async def list_models(self, upstream: Upstream) -> list[str]: ...
+    async def list_models(self, upstream: Upstream) -> list[ServedModel]: ...

@@ -25,6 +25,7 @@ from model_proxy_svc.providers.base import (
     Completion,
     FinishReason,
     GenerationRequest,
+    ServedModel,
     Upstream,
     Usage,
 )
@@ -89,7 +90,7 @@ class BedrockProvider:
             usage=_usage(response.get("usage")),
         )
 
-    async def list_models(self, upstream: Upstream) -> list[str]:
+    async def list_models(self, upstream: Upstream) -> list[ServedModel]:
         raise FailedPrecondition(
             "Bedrock lists models in its control plane, not the runtime the proxy talks to: "
             "run `aws bedrock list-foundation-models` and `aws bedrock "

@@ -22,6 +22,7 @@ from model_proxy_svc.providers.base import (
     Completion,
     FinishReason,
     GenerationRequest,
+    ServedModel,
     Upstream,
     Usage,
 )
@@ -87,13 +88,13 @@ class OpenAICompatibleProvider:
             usage=_usage(payload.get("usage")),
         )
 
-    async def list_models(self, upstream: Upstream) -> list[str]:
+    async def list_models(self, upstream: Upstream) -> list[ServedModel]:
         payload = await self._call(upstream, "GET", "/models", None)
         data = payload.get("data")
         if not isinstance(data, list):
             raise protocol_error(upstream, "the model list has no data array")
         return [
-            card["id"]
+            ServedModel(card["id"], _context_tokens(card.get("max_model_len")))
             for card in data
             if isinstance(card, dict) and isinstance(card.get("id"), str)
         ]
@@ -200,7 +201,10 @@ def request_body(
     """The path and body of an OpenAI-style request; `model` None leaves it out (Azure's
     deployment URLs name the model), `vllm_extras` False drops vLLM-only fields."""
     body: dict[str, Any] = {} if model is None else {"model": model}
-    if request.prompt is not None:
+    if request.prompt is not None and request.prompt_as_chat:
+        path = "/chat/completions"
+        body["messages"] = [{"role": "user", "content": request.prompt}]
+    elif request.prompt is not None:
         path = "/completions"
         body["prompt"] = request.prompt
     else:
@@ -226,6 +230,11 @@ def _choice_text(choice: dict[str, Any]) -> str:
     holder = choice.get("delta") or choice.get("message")
     text = holder.get("content") if isinstance(holder, dict) else choice.get("text")
     return text if isinstance(text, str) else ""
+
+
+def _context_tokens(value: Any) -> int:
+    # vLLM's `max_model_len`; other servers leave it out.
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 def _finish_reason(value: Any) -> FinishReason:

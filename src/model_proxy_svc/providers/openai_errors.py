@@ -13,6 +13,7 @@ from typing import Any
 
 from aigw_common.errors import (
     UpstreamError,
+    UpstreamInvalidRequest,
     UpstreamRejected,
     UpstreamTimeout,
     UpstreamUnavailable,
@@ -24,6 +25,9 @@ from model_proxy_svc.retries import (
     RetryableUpstreamError,
     retry_after_s,
 )
+
+# What a server answers when the request itself is wrong; sending it again cannot help.
+INVALID_REQUEST_STATUSES = frozenset({400, 404, 413, 422})
 
 
 def error_detail(payload: Any) -> str | None:
@@ -62,8 +66,10 @@ def status_error(
     said = f": {clean(detail, upstream)}" if detail else ""
     subject = upstream.describe()
     metadata = metadata_of(upstream, http_status=str(status))
+    if detail:
+        metadata["upstream_message"] = clean(detail, upstream)
     if status == 404 and openai_shaped:
-        return UpstreamRejected(
+        return UpstreamInvalidRequest(
             f"{subject}: the server does not serve the identifier {upstream.identifier!r} "
             f"(HTTP 404{said}); call ListProviderModels to see the identifiers it serves",
             metadata=metadata,
@@ -95,6 +101,10 @@ def status_error(
             f"{subject}: the server failed (HTTP {status}{said or ' with no detail'})",
             metadata=metadata,
             retry_after_s=retry_after_s(headers or {}),
+        )
+    if status in INVALID_REQUEST_STATUSES:
+        return UpstreamInvalidRequest(
+            f"{subject}: the server refused the request (HTTP {status}{said})", metadata=metadata
         )
     if 400 <= status < 500:
         return UpstreamRejected(

@@ -136,11 +136,18 @@ class OpenAIRoute(APIRoute):
         return handle
 
 
+# GenerationParameters fields and the request field a caller knows them by.
+_OPENAI_NAMES = {"stop_sequences": "stop"}
+
+
 def _param(field: str | None) -> str | None:
     if not field:
         return None
-    if field.startswith("completion.parameters."):
-        return field.removeprefix("completion.parameters.").split(".")[0]
+    # The router's field, or the proxy's for a limit of the model's server.
+    for parameters in ("completion.parameters.", "generation.parameters."):
+        if field.startswith(parameters):
+            name = field.removeprefix(parameters).split(".")[0].split("[")[0]
+            return _OPENAI_NAMES.get(name, name)
     for prefix, param in _PARAMS.items():
         if field.startswith(prefix):
             return param

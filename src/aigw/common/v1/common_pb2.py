@@ -25,23 +25,25 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x61igw/common/v1/common.proto\x12\x0e\x61igw.common.v1\x1a\x1egoogle/protobuf/duration.proto\">\n\x07Message\x12\"\n\x04role\x18\x01 \x01(\x0e\x32\x14.aigw.common.v1.Role\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\"9\n\nTokenUsage\x12\x14\n\x0cinput_tokens\x18\x01 \x01(\x05\x12\x15\n\routput_tokens\x18\x02 \x01(\x05\"\xb6\x01\n\x14GenerationParameters\x12\x17\n\nmax_tokens\x18\x01 \x01(\x05H\x00\x88\x01\x01\x12\x18\n\x0btemperature\x18\x02 \x01(\x02H\x01\x88\x01\x01\x12\x12\n\x05top_p\x18\x03 \x01(\x02H\x02\x88\x01\x01\x12\x16\n\x0estop_sequences\x18\x04 \x03(\t\x12\x16\n\x0estop_token_ids\x18\x05 \x03(\x05\x42\r\n\x0b_max_tokensB\x0e\n\x0c_temperatureB\x08\n\x06_top_p\"\xbc\x02\n\x0bModelLimits\x12*\n\x07timeout\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x19\n\x11max_output_tokens\x18\x02 \x01(\x05\x12\x1f\n\x17max_concurrent_requests\x18\x03 \x01(\x05\x12\x32\n\x0f\x63onnect_timeout\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x36\n\x13\x66irst_token_timeout\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12/\n\x0cidle_timeout\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x18\n\x0bmax_retries\x18\x07 \x01(\x05H\x00\x88\x01\x01\x42\x0e\n\x0c_max_retries\"s\n\x0c\x41zureOptions\x12\x13\n\x0b\x61pi_version\x18\x01 \x01(\t\x12%\n\x03\x61pi\x18\x02 \x01(\x0e\x32\x18.aigw.common.v1.AzureApi\x12\'\n\x04\x61uth\x18\x03 \x01(\x0e\x32\x19.aigw.common.v1.AzureAuth\" \n\x0e\x42\x65\x64rockOptions\x12\x0e\n\x06region\x18\x01 \x01(\t\"\xd1\x02\n\x0bModelTarget\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x66\x61mily\x18\x02 \x01(\t\x12*\n\x08platform\x18\x03 \x01(\x0e\x32\x18.aigw.common.v1.Platform\x12\x10\n\x08\x65ndpoint\x18\x04 \x01(\t\x12\x12\n\nidentifier\x18\x05 \x01(\t\x12\x16\n\x0esealed_api_key\x18\x06 \x01(\x0c\x12+\n\x06limits\x18\x07 \x01(\x0b\x32\x1b.aigw.common.v1.ModelLimits\x12-\n\x05\x61zure\x18\x08 \x01(\x0b\x32\x1c.aigw.common.v1.AzureOptionsH\x00\x12\x31\n\x07\x62\x65\x64rock\x18\t \x01(\x0b\x32\x1e.aigw.common.v1.BedrockOptionsH\x00\x12\x17\n\x0frequest_api_key\x18\n \x01(\tB\x12\n\x10platform_options*P\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bROLE_SYSTEM\x10\x01\x12\r\n\tROLE_USER\x10\x02\x12\x12\n\x0eROLE_ASSISTANT\x10\x03*\x8d\x01\n\x08Platform\x12\x18\n\x14PLATFORM_UNSPECIFIED\x10\x00\x12\x1e\n\x1aPLATFORM_OPENAI_COMPATIBLE\x10\x01\x12\x19\n\x15PLATFORM_AZURE_OPENAI\x10\x02\x12\x14\n\x10PLATFORM_BEDROCK\x10\x03\x12\x16\n\x12PLATFORM_ANTHROPIC\x10\x04*\x9f\x01\n\x0c\x46inishReason\x12\x1d\n\x19\x46INISH_REASON_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46INISH_REASON_STOP\x10\x01\x12\x18\n\x14\x46INISH_REASON_LENGTH\x10\x02\x12 \n\x1c\x46INISH_REASON_CONTENT_FILTER\x10\x03\x12\x1c\n\x18\x46INISH_REASON_TOOL_CALLS\x10\x04*R\n\x08\x41zureApi\x12\x19\n\x15\x41ZURE_API_UNSPECIFIED\x10\x00\x12\x19\n\x15\x41ZURE_API_DEPLOYMENTS\x10\x01\x12\x10\n\x0c\x41ZURE_API_V1\x10\x02*\\\n\tAzureAuth\x12\x1a\n\x16\x41ZURE_AUTH_UNSPECIFIED\x10\x00\x12\x16\n\x12\x41ZURE_AUTH_API_KEY\x10\x01\x12\x1b\n\x17\x41ZURE_AUTH_ENTRA_BEARER\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x61igw/common/v1/common.proto\x12\x0e\x61igw.common.v1\x1a\x1egoogle/protobuf/duration.proto\">\n\x07Message\x12\"\n\x04role\x18\x01 \x01(\x0e\x32\x14.aigw.common.v1.Role\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\"9\n\nTokenUsage\x12\x14\n\x0cinput_tokens\x18\x01 \x01(\x05\x12\x15\n\routput_tokens\x18\x02 \x01(\x05\"\xb6\x01\n\x14GenerationParameters\x12\x17\n\nmax_tokens\x18\x01 \x01(\x05H\x00\x88\x01\x01\x12\x18\n\x0btemperature\x18\x02 \x01(\x02H\x01\x88\x01\x01\x12\x12\n\x05top_p\x18\x03 \x01(\x02H\x02\x88\x01\x01\x12\x16\n\x0estop_sequences\x18\x04 \x03(\t\x12\x16\n\x0estop_token_ids\x18\x05 \x03(\x05\x42\r\n\x0b_max_tokensB\x0e\n\x0c_temperatureB\x08\n\x06_top_p\"\xf0\x02\n\x0bModelLimits\x12*\n\x07timeout\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x19\n\x11max_output_tokens\x18\x02 \x01(\x05\x12\x1f\n\x17max_concurrent_requests\x18\x03 \x01(\x05\x12\x32\n\x0f\x63onnect_timeout\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x36\n\x13\x66irst_token_timeout\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12/\n\x0cidle_timeout\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x18\n\x0bmax_retries\x18\x07 \x01(\x05H\x00\x88\x01\x01\x12\x1a\n\x12max_stop_sequences\x18\x08 \x01(\x05\x12\x16\n\x0e\x63ontext_tokens\x18\t \x01(\x05\x42\x0e\n\x0c_max_retries\"s\n\x0c\x41zureOptions\x12\x13\n\x0b\x61pi_version\x18\x01 \x01(\t\x12%\n\x03\x61pi\x18\x02 \x01(\x0e\x32\x18.aigw.common.v1.AzureApi\x12\'\n\x04\x61uth\x18\x03 \x01(\x0e\x32\x19.aigw.common.v1.AzureAuth\" \n\x0e\x42\x65\x64rockOptions\x12\x0e\n\x06region\x18\x01 \x01(\t\"\x88\x03\n\x0bModelTarget\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x66\x61mily\x18\x02 \x01(\t\x12*\n\x08platform\x18\x03 \x01(\x0e\x32\x18.aigw.common.v1.Platform\x12\x10\n\x08\x65ndpoint\x18\x04 \x01(\t\x12\x12\n\nidentifier\x18\x05 \x01(\t\x12\x16\n\x0esealed_api_key\x18\x06 \x01(\x0c\x12+\n\x06limits\x18\x07 \x01(\x0b\x32\x1b.aigw.common.v1.ModelLimits\x12-\n\x05\x61zure\x18\x08 \x01(\x0b\x32\x1c.aigw.common.v1.AzureOptionsH\x00\x12\x31\n\x07\x62\x65\x64rock\x18\t \x01(\x0b\x32\x1e.aigw.common.v1.BedrockOptionsH\x00\x12\x17\n\x0frequest_api_key\x18\n \x01(\t\x12\x35\n\x0e\x63ompletion_api\x18\x0b \x01(\x0e\x32\x1d.aigw.common.v1.CompletionApiB\x12\n\x10platform_options*P\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bROLE_SYSTEM\x10\x01\x12\r\n\tROLE_USER\x10\x02\x12\x12\n\x0eROLE_ASSISTANT\x10\x03*\x8d\x01\n\x08Platform\x12\x18\n\x14PLATFORM_UNSPECIFIED\x10\x00\x12\x1e\n\x1aPLATFORM_OPENAI_COMPATIBLE\x10\x01\x12\x19\n\x15PLATFORM_AZURE_OPENAI\x10\x02\x12\x14\n\x10PLATFORM_BEDROCK\x10\x03\x12\x16\n\x12PLATFORM_ANTHROPIC\x10\x04*\x9f\x01\n\x0c\x46inishReason\x12\x1d\n\x19\x46INISH_REASON_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46INISH_REASON_STOP\x10\x01\x12\x18\n\x14\x46INISH_REASON_LENGTH\x10\x02\x12 \n\x1c\x46INISH_REASON_CONTENT_FILTER\x10\x03\x12\x1c\n\x18\x46INISH_REASON_TOOL_CALLS\x10\x04*h\n\rCompletionApi\x12\x1e\n\x1a\x43OMPLETION_API_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x43OMPLETION_API_COMPLETIONS\x10\x01\x12\x17\n\x13\x43OMPLETION_API_CHAT\x10\x02*R\n\x08\x41zureApi\x12\x19\n\x15\x41ZURE_API_UNSPECIFIED\x10\x00\x12\x19\n\x15\x41ZURE_API_DEPLOYMENTS\x10\x01\x12\x10\n\x0c\x41ZURE_API_V1\x10\x02*\\\n\tAzureAuth\x12\x1a\n\x16\x41ZURE_AUTH_UNSPECIFIED\x10\x00\x12\x16\n\x12\x41ZURE_AUTH_API_KEY\x10\x01\x12\x1b\n\x17\x41ZURE_AUTH_ENTRA_BEARER\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'aigw.common.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ROLE']._serialized_start=1197
-  _globals['_ROLE']._serialized_end=1277
-  _globals['_PLATFORM']._serialized_start=1280
-  _globals['_PLATFORM']._serialized_end=1421
-  _globals['_FINISHREASON']._serialized_start=1424
-  _globals['_FINISHREASON']._serialized_end=1583
-  _globals['_AZUREAPI']._serialized_start=1585
-  _globals['_AZUREAPI']._serialized_end=1667
-  _globals['_AZUREAUTH']._serialized_start=1669
-  _globals['_AZUREAUTH']._serialized_end=1761
+  _globals['_ROLE']._serialized_start=1304
+  _globals['_ROLE']._serialized_end=1384
+  _globals['_PLATFORM']._serialized_start=1387
+  _globals['_PLATFORM']._serialized_end=1528
+  _globals['_FINISHREASON']._serialized_start=1531
+  _globals['_FINISHREASON']._serialized_end=1690
+  _globals['_COMPLETIONAPI']._serialized_start=1692
+  _globals['_COMPLETIONAPI']._serialized_end=1796
+  _globals['_AZUREAPI']._serialized_start=1798
+  _globals['_AZUREAPI']._serialized_end=1880
+  _globals['_AZUREAUTH']._serialized_start=1882
+  _globals['_AZUREAUTH']._serialized_end=1974
   _globals['_MESSAGE']._serialized_start=79
   _globals['_MESSAGE']._serialized_end=141
   _globals['_TOKENUSAGE']._serialized_start=143
@@ -49,11 +51,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GENERATIONPARAMETERS']._serialized_start=203
   _globals['_GENERATIONPARAMETERS']._serialized_end=385
   _globals['_MODELLIMITS']._serialized_start=388
-  _globals['_MODELLIMITS']._serialized_end=704
-  _globals['_AZUREOPTIONS']._serialized_start=706
-  _globals['_AZUREOPTIONS']._serialized_end=821
-  _globals['_BEDROCKOPTIONS']._serialized_start=823
-  _globals['_BEDROCKOPTIONS']._serialized_end=855
-  _globals['_MODELTARGET']._serialized_start=858
-  _globals['_MODELTARGET']._serialized_end=1195
+  _globals['_MODELLIMITS']._serialized_end=756
+  _globals['_AZUREOPTIONS']._serialized_start=758
+  _globals['_AZUREOPTIONS']._serialized_end=873
+  _globals['_BEDROCKOPTIONS']._serialized_start=875
+  _globals['_BEDROCKOPTIONS']._serialized_end=907
+  _globals['_MODELTARGET']._serialized_start=910
+  _globals['_MODELTARGET']._serialized_end=1302
 # @@protoc_insertion_point(module_scope)

@@ -114,6 +114,34 @@ FINISH_REASON_TOOL_CALLS: FinishReason.ValueType  # 4
 """The model asked to call a tool."""
 Global___FinishReason: _TypeAlias = FinishReason  # noqa: Y015
 
+class _CompletionApi:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _CompletionApiEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CompletionApi.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    COMPLETION_API_UNSPECIFIED: _CompletionApi.ValueType  # 0
+    """Not set: the completions API."""
+    COMPLETION_API_COMPLETIONS: _CompletionApi.ValueType  # 1
+    """`POST {endpoint}/completions` with the prompt as text."""
+    COMPLETION_API_CHAT: _CompletionApi.ValueType  # 2
+    """`POST {endpoint}/chat/completions` with the prompt as the one user message, for servers
+    that serve only chat completions (as GitLab's gateway sends it).
+    """
+
+class CompletionApi(_CompletionApi, metaclass=_CompletionApiEnumTypeWrapper):
+    """CompletionApi is the API a prompt (a rendered fill-in-the-middle text) is sent to."""
+
+COMPLETION_API_UNSPECIFIED: CompletionApi.ValueType  # 0
+"""Not set: the completions API."""
+COMPLETION_API_COMPLETIONS: CompletionApi.ValueType  # 1
+"""`POST {endpoint}/completions` with the prompt as text."""
+COMPLETION_API_CHAT: CompletionApi.ValueType  # 2
+"""`POST {endpoint}/chat/completions` with the prompt as the one user message, for servers
+that serve only chat completions (as GitLab's gateway sends it).
+"""
+Global___CompletionApi: _TypeAlias = CompletionApi  # noqa: Y015
+
 class _AzureApi:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -233,7 +261,9 @@ class GenerationParameters(_message.Message):
     """Nucleus sampling probability mass, greater than 0 and at most 1."""
     @_builtins.property
     def stop_sequences(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Strings that end the generation when produced; at most 16."""
+        """Strings that end the generation when produced, most important first; at most the model's
+        max_stop_sequences (see ModelLimits).
+        """
 
     @_builtins.property
     def stop_token_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
@@ -280,6 +310,8 @@ class ModelLimits(_message.Message):
     FIRST_TOKEN_TIMEOUT_FIELD_NUMBER: _builtins.int
     IDLE_TIMEOUT_FIELD_NUMBER: _builtins.int
     MAX_RETRIES_FIELD_NUMBER: _builtins.int
+    MAX_STOP_SEQUENCES_FIELD_NUMBER: _builtins.int
+    CONTEXT_TOKENS_FIELD_NUMBER: _builtins.int
     max_output_tokens: _builtins.int
     """Largest max_tokens a caller may ask for. Zero means no limit."""
     max_concurrent_requests: _builtins.int
@@ -287,6 +319,16 @@ class ModelLimits(_message.Message):
     max_retries: _builtins.int
     """Retries of a failed attempt (connect error, 429, 500, 502, 503, 504) before the first token is
     relayed; never after it. Unset means the proxy's default; at most 10.
+    """
+    max_stop_sequences: _builtins.int
+    """Most stop sequences the model server accepts in one request. Zero means the platform's
+    default: 4 for PLATFORM_OPENAI_COMPATIBLE (vLLM's VLLM_MAX_STOP_STRINGS) and the OpenAI
+    platforms, 16 otherwise. Prompt templates list their most important stops first and lose
+    the rest; a caller's own stops beyond the limit are refused.
+    """
+    context_tokens: _builtins.int
+    """Tokens the model server serves in one request, prompt and answer together. Zero means
+    what the server reports (vLLM's `max_model_len` in GET /models), else the family's window.
     """
     @_builtins.property
     def timeout(self) -> _duration_pb2.Duration:
@@ -316,10 +358,12 @@ class ModelLimits(_message.Message):
         first_token_timeout: _duration_pb2.Duration | None = ...,
         idle_timeout: _duration_pb2.Duration | None = ...,
         max_retries: _builtins.int | None = ...,
+        max_stop_sequences: _builtins.int = ...,
+        context_tokens: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_max_retries", b"_max_retries", "connect_timeout", b"connect_timeout", "first_token_timeout", b"first_token_timeout", "idle_timeout", b"idle_timeout", "max_retries", b"max_retries", "timeout", b"timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_retries", b"_max_retries", "connect_timeout", b"connect_timeout", "first_token_timeout", b"first_token_timeout", "idle_timeout", b"idle_timeout", "max_concurrent_requests", b"max_concurrent_requests", "max_output_tokens", b"max_output_tokens", "max_retries", b"max_retries", "timeout", b"timeout"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_retries", b"_max_retries", "connect_timeout", b"connect_timeout", "context_tokens", b"context_tokens", "first_token_timeout", b"first_token_timeout", "idle_timeout", b"idle_timeout", "max_concurrent_requests", b"max_concurrent_requests", "max_output_tokens", b"max_output_tokens", "max_retries", b"max_retries", "max_stop_sequences", b"max_stop_sequences", "timeout", b"timeout"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__max_retries: _TypeAlias = _typing.Literal["max_retries"]  # noqa: Y015
     _WhichOneofArgType__max_retries: _TypeAlias = _typing.Literal["_max_retries", b"_max_retries"]  # noqa: Y015
@@ -397,6 +441,7 @@ class ModelTarget(_message.Message):
     AZURE_FIELD_NUMBER: _builtins.int
     BEDROCK_FIELD_NUMBER: _builtins.int
     REQUEST_API_KEY_FIELD_NUMBER: _builtins.int
+    COMPLETION_API_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The operator's name for the model (unique in config_svc); used in logs and errors."""
     family: _builtins.str
@@ -415,6 +460,10 @@ class ModelTarget(_message.Message):
     """An API key the caller sent with this one request (a model described in the request, not
     stored in config_svc). Takes the place of `sealed_api_key`. Never stored, never logged,
     never returned. Empty when none.
+    """
+    completion_api: Global___CompletionApi.ValueType
+    """Which API serves prompts on a PLATFORM_OPENAI_COMPATIBLE server (`aigw models add` and
+    `aigw models check` find it out).
     """
     @_builtins.property
     def limits(self) -> Global___ModelLimits:
@@ -441,10 +490,11 @@ class ModelTarget(_message.Message):
         azure: Global___AzureOptions | None = ...,
         bedrock: Global___BedrockOptions | None = ...,
         request_api_key: _builtins.str = ...,
+        completion_api: Global___CompletionApi.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["azure", b"azure", "bedrock", b"bedrock", "limits", b"limits", "platform_options", b"platform_options"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["azure", b"azure", "bedrock", b"bedrock", "endpoint", b"endpoint", "family", b"family", "identifier", b"identifier", "limits", b"limits", "name", b"name", "platform", b"platform", "platform_options", b"platform_options", "request_api_key", b"request_api_key", "sealed_api_key", b"sealed_api_key"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["azure", b"azure", "bedrock", b"bedrock", "completion_api", b"completion_api", "endpoint", b"endpoint", "family", b"family", "identifier", b"identifier", "limits", b"limits", "name", b"name", "platform", b"platform", "platform_options", b"platform_options", "request_api_key", b"request_api_key", "sealed_api_key", b"sealed_api_key"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_platform_options: _TypeAlias = _typing.Literal["azure", "bedrock"]  # noqa: Y015
     _WhichOneofArgType_platform_options: _TypeAlias = _typing.Literal["platform_options", b"platform_options"]  # noqa: Y015

@@ -228,19 +228,51 @@ class ListProviderModelsResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     IDENTIFIERS_FIELD_NUMBER: _builtins.int
+    MODELS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def identifiers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Model identifiers, as the server names them (use one as a model's identifier)."""
+
+    @_builtins.property
+    def models(self) -> _containers.RepeatedCompositeFieldContainer[Global___ProviderModel]:
+        """The same models with what the server reports about each, in the same order."""
 
     def __init__(
         self,
         *,
         identifiers: _abc.Iterable[_builtins.str] | None = ...,
+        models: _abc.Iterable[Global___ProviderModel] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["identifiers", b"identifiers"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["identifiers", b"identifiers", "models", b"models"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListProviderModelsResponse: _TypeAlias = ListProviderModelsResponse  # noqa: Y015
+
+@_typing.final
+class ProviderModel(_message.Message):
+    """ProviderModel is one model a server serves."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDENTIFIER_FIELD_NUMBER: _builtins.int
+    CONTEXT_TOKENS_FIELD_NUMBER: _builtins.int
+    identifier: _builtins.str
+    """The identifier, as in ListProviderModelsResponse.identifiers."""
+    context_tokens: _builtins.int
+    """Tokens it serves in one request (vLLM's `max_model_len`); zero when the server does not say."""
+    def __init__(
+        self,
+        *,
+        identifier: _builtins.str = ...,
+        context_tokens: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["context_tokens", b"context_tokens", "identifier", b"identifier"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ProviderModel: _TypeAlias = ProviderModel  # noqa: Y015

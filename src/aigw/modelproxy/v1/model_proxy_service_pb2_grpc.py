@@ -28,12 +28,15 @@ if _version_not_supported:
 class ModelProxyServiceStub:
     """ModelProxyService sends prompts to model servers and relays their answers.
 
-    Errors: INVALID_ARGUMENT for a malformed request (the message names the field),
-    UNAVAILABLE when the model server cannot be reached or answers 5xx/429 (after the model's
-    retries, which happen only before the first chunk), DEADLINE_EXCEEDED when the model's
-    connect, first-token, idle or total timeout or the caller's deadline passes,
-    FAILED_PRECONDITION when the model server refuses the request (4xx), with its message,
-    RESOURCE_EXHAUSTED when the model's max_concurrent_requests are in flight.
+    Errors: INVALID_ARGUMENT for a malformed request (the message names the field), and when the
+    model server refuses the request itself (HTTP 400, 404, 413 or 422: too many stops, too long
+    for its context, an unknown model name), with the server's message and ErrorInfo reason
+    UPSTREAM_INVALID_REQUEST (never retried); UNAVAILABLE when the model server cannot be reached
+    or answers 5xx/429 (after the model's retries, which happen only before the first chunk),
+    DEADLINE_EXCEEDED when the model's connect, first-token, idle or total timeout or the caller's
+    deadline passes, FAILED_PRECONDITION when the model server refuses for another reason (401,
+    403: credentials), with its message, RESOURCE_EXHAUSTED when the model's
+    max_concurrent_requests are in flight.
     """
 
     def __init__(self, channel):
@@ -62,12 +65,15 @@ class ModelProxyServiceStub:
 class ModelProxyServiceServicer:
     """ModelProxyService sends prompts to model servers and relays their answers.
 
-    Errors: INVALID_ARGUMENT for a malformed request (the message names the field),
-    UNAVAILABLE when the model server cannot be reached or answers 5xx/429 (after the model's
-    retries, which happen only before the first chunk), DEADLINE_EXCEEDED when the model's
-    connect, first-token, idle or total timeout or the caller's deadline passes,
-    FAILED_PRECONDITION when the model server refuses the request (4xx), with its message,
-    RESOURCE_EXHAUSTED when the model's max_concurrent_requests are in flight.
+    Errors: INVALID_ARGUMENT for a malformed request (the message names the field), and when the
+    model server refuses the request itself (HTTP 400, 404, 413 or 422: too many stops, too long
+    for its context, an unknown model name), with the server's message and ErrorInfo reason
+    UPSTREAM_INVALID_REQUEST (never retried); UNAVAILABLE when the model server cannot be reached
+    or answers 5xx/429 (after the model's retries, which happen only before the first chunk),
+    DEADLINE_EXCEEDED when the model's connect, first-token, idle or total timeout or the caller's
+    deadline passes, FAILED_PRECONDITION when the model server refuses for another reason (401,
+    403: credentials), with its message, RESOURCE_EXHAUSTED when the model's
+    max_concurrent_requests are in flight.
     """
 
     def Generate(self, request, context):
@@ -121,12 +127,15 @@ def add_ModelProxyServiceServicer_to_server(servicer, server):
 class ModelProxyService:
     """ModelProxyService sends prompts to model servers and relays their answers.
 
-    Errors: INVALID_ARGUMENT for a malformed request (the message names the field),
-    UNAVAILABLE when the model server cannot be reached or answers 5xx/429 (after the model's
-    retries, which happen only before the first chunk), DEADLINE_EXCEEDED when the model's
-    connect, first-token, idle or total timeout or the caller's deadline passes,
-    FAILED_PRECONDITION when the model server refuses the request (4xx), with its message,
-    RESOURCE_EXHAUSTED when the model's max_concurrent_requests are in flight.
+    Errors: INVALID_ARGUMENT for a malformed request (the message names the field), and when the
+    model server refuses the request itself (HTTP 400, 404, 413 or 422: too many stops, too long
+    for its context, an unknown model name), with the server's message and ErrorInfo reason
+    UPSTREAM_INVALID_REQUEST (never retried); UNAVAILABLE when the model server cannot be reached
+    or answers 5xx/429 (after the model's retries, which happen only before the first chunk),
+    DEADLINE_EXCEEDED when the model's connect, first-token, idle or total timeout or the caller's
+    deadline passes, FAILED_PRECONDITION when the model server refuses for another reason (401,
+    403: credentials), with its message, RESOURCE_EXHAUSTED when the model's
+    max_concurrent_requests are in flight.
     """
 
     @staticmethod

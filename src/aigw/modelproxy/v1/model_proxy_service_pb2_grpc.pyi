@@ -29,12 +29,15 @@ GRPC_VERSION: str
 class ModelProxyServiceStub:
     """ModelProxyService sends prompts to model servers and relays their answers.
 
-    Errors: INVALID_ARGUMENT for a malformed request (the message names the field),
-    UNAVAILABLE when the model server cannot be reached or answers 5xx/429 (after the model's
-    retries, which happen only before the first chunk), DEADLINE_EXCEEDED when the model's
-    connect, first-token, idle or total timeout or the caller's deadline passes,
-    FAILED_PRECONDITION when the model server refuses the request (4xx), with its message,
-    RESOURCE_EXHAUSTED when the model's max_concurrent_requests are in flight.
+    Errors: INVALID_ARGUMENT for a malformed request (the message names the field), and when the
+    model server refuses the request itself (HTTP 400, 404, 413 or 422: too many stops, too long
+    for its context, an unknown model name), with the server's message and ErrorInfo reason
+    UPSTREAM_INVALID_REQUEST (never retried); UNAVAILABLE when the model server cannot be reached
+    or answers 5xx/429 (after the model's retries, which happen only before the first chunk),
+    DEADLINE_EXCEEDED when the model's connect, first-token, idle or total timeout or the caller's
+    deadline passes, FAILED_PRECONDITION when the model server refuses for another reason (401,
+    403: credentials), with its message, RESOURCE_EXHAUSTED when the model's
+    max_concurrent_requests are in flight.
     """
 
     @_typing.overload
@@ -54,12 +57,15 @@ class ModelProxyServiceStub:
 class ModelProxyServiceAsyncStub(ModelProxyServiceStub):
     """ModelProxyService sends prompts to model servers and relays their answers.
 
-    Errors: INVALID_ARGUMENT for a malformed request (the message names the field),
-    UNAVAILABLE when the model server cannot be reached or answers 5xx/429 (after the model's
-    retries, which happen only before the first chunk), DEADLINE_EXCEEDED when the model's
-    connect, first-token, idle or total timeout or the caller's deadline passes,
-    FAILED_PRECONDITION when the model server refuses the request (4xx), with its message,
-    RESOURCE_EXHAUSTED when the model's max_concurrent_requests are in flight.
+    Errors: INVALID_ARGUMENT for a malformed request (the message names the field), and when the
+    model server refuses the request itself (HTTP 400, 404, 413 or 422: too many stops, too long
+    for its context, an unknown model name), with the server's message and ErrorInfo reason
+    UPSTREAM_INVALID_REQUEST (never retried); UNAVAILABLE when the model server cannot be reached
+    or answers 5xx/429 (after the model's retries, which happen only before the first chunk),
+    DEADLINE_EXCEEDED when the model's connect, first-token, idle or total timeout or the caller's
+    deadline passes, FAILED_PRECONDITION when the model server refuses for another reason (401,
+    403: credentials), with its message, RESOURCE_EXHAUSTED when the model's
+    max_concurrent_requests are in flight.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -75,12 +81,15 @@ class ModelProxyServiceAsyncStub(ModelProxyServiceStub):
 class ModelProxyServiceServicer(metaclass=_abc_1.ABCMeta):
     """ModelProxyService sends prompts to model servers and relays their answers.
 
-    Errors: INVALID_ARGUMENT for a malformed request (the message names the field),
-    UNAVAILABLE when the model server cannot be reached or answers 5xx/429 (after the model's
-    retries, which happen only before the first chunk), DEADLINE_EXCEEDED when the model's
-    connect, first-token, idle or total timeout or the caller's deadline passes,
-    FAILED_PRECONDITION when the model server refuses the request (4xx), with its message,
-    RESOURCE_EXHAUSTED when the model's max_concurrent_requests are in flight.
+    Errors: INVALID_ARGUMENT for a malformed request (the message names the field), and when the
+    model server refuses the request itself (HTTP 400, 404, 413 or 422: too many stops, too long
+    for its context, an unknown model name), with the server's message and ErrorInfo reason
+    UPSTREAM_INVALID_REQUEST (never retried); UNAVAILABLE when the model server cannot be reached
+    or answers 5xx/429 (after the model's retries, which happen only before the first chunk),
+    DEADLINE_EXCEEDED when the model's connect, first-token, idle or total timeout or the caller's
+    deadline passes, FAILED_PRECONDITION when the model server refuses for another reason (401,
+    403: credentials), with its message, RESOURCE_EXHAUSTED when the model's
+    max_concurrent_requests are in flight.
     """
 
     @_abc_1.abstractmethod
