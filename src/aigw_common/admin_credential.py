@@ -20,7 +20,8 @@ def load_or_create_admin_credential(settings: Settings) -> str:
     """`AIGW_AUTH__ADMIN_CREDENTIAL` if set, else `<data_dir>/admin.token` (made on first use,
     by the services: auth_svc checks it, the others mint their service tokens with it)."""
     path = settings.data_dir / ADMIN_TOKEN_FILE
-    if settings.auth.admin_credential is None and not path.exists():
+    # A cluster replica never makes one (load_admin_credential says so).
+    if settings.auth.admin_credential is None and not settings.cluster and not path.exists():
         ensure_private_dir(settings.data_dir)
         if create_exclusive(path, secrets.token_urlsafe(32).encode()):
             _log.info("generated the admin credential", path=str(path))
