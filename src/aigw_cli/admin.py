@@ -24,7 +24,7 @@ from aigw.common.v1 import common_pb2
 from aigw.config.v1 import config_service_pb2, config_service_pb2_grpc
 from aigw_cli.model_vocabulary import AZURE_APIS, AZURE_AUTHS, COMPLETION_APIS, PLATFORMS
 from aigw_common import scopes
-from aigw_common.admin_credential import load_or_create_admin_credential
+from aigw_common.admin_credential import load_admin_credential
 from aigw_common.settings import Settings
 from aigw_common.tls import channel_credentials
 
@@ -50,7 +50,7 @@ def channel(settings: Settings, address: str) -> grpc.aio.Channel:
 
 
 def _credential_metadata(settings: Settings) -> list[tuple[str, str]]:
-    credential = load_or_create_admin_credential(settings)
+    credential = load_admin_credential(settings)
     return [("authorization", f"Bearer {credential}")]
 
 
@@ -144,7 +144,11 @@ def model_from_args(args: argparse.Namespace) -> config_service_pb2.Model:
         )
     if args.region:
         target.bedrock.region = args.region
-    return config_service_pb2.Model(name=args.name, family=args.family, target=target)
+    # The variable's name is kept with the model, so `config export` can write it and a later
+    # `config apply` read the same key again.
+    return config_service_pb2.Model(
+        name=args.name, family=args.family, target=target, api_key_env=args.api_key_env or ""
+    )
 
 
 def api_key_from_args(args: argparse.Namespace) -> str:

@@ -1,4 +1,6 @@
-"""The demo configuration `aigw up --demo` applies: the simulator as a Codestral-family model."""
+"""The demo configuration `aigw up --demo` applies: the simulator as a Codestral-family model
+for code and as a general chat model for every chat feature, so that every route the README
+shows answers."""
 
 from __future__ import annotations
 
@@ -10,23 +12,42 @@ import grpc
 from aigw.common.v1 import common_pb2
 from aigw.config.v1 import config_service_pb2
 from aigw_cli import admin
+from aigw_common.catalog import FEATURES, FeatureKind
 from aigw_common.settings import Settings
 
 DEMO_MODEL = "demo-codestral"
-DEMO_FEATURES = ("code_completions", "code_generations")
-DEMO_SCOPES = ["complete_code", "generate_code"]
+DEMO_CHAT_MODEL = "demo-chat"
+_CODE_KINDS = (FeatureKind.CODE_COMPLETION, FeatureKind.CODE_GENERATION)
+# Each demo model with its family and the features it serves.
+DEMO_MODELS = {
+    DEMO_MODEL: ("codestral", [f.name for f in FEATURES.values() if f.kind in _CODE_KINDS]),
+    DEMO_CHAT_MODEL: ("general", [f.name for f in FEATURES.values() if f.kind is FeatureKind.CHAT]),
+}
+DEMO_SCOPES = sorted({feature.scope for feature in FEATURES.values()})
 
 
 async def configure(settings: Settings, simulator_endpoint: str) -> None:
-    """Define the demo model (once) and point the demo features at it."""
+    """Define the demo models (once) and point every feature nobody has set yet at them.
+
+    A feature the user already set (to another model, or disabled) keeps its setting: starting
+    the demo again must not undo the user's own configuration."""
+    already_set = {setting.feature for setting in await admin.list_features(settings)}
+    for name, (family, features) in DEMO_MODELS.items():
+        await _define(settings, name, family, simulator_endpoint)
+        for feature in features:
+            if feature not in already_set:
+                await admin.set_feature(settings, feature, [name], disabled=False)
+
+
+async def _define(settings: Settings, name: str, family: str, endpoint: str) -> None:
     model = config_service_pb2.Model(
-        name=DEMO_MODEL,
-        family="codestral",
+        name=name,
+        family=family,
         target=common_pb2.ModelTarget(
-            name=DEMO_MODEL,
-            family="codestral",
+            name=name,
+            family=family,
             platform=common_pb2.PLATFORM_OPENAI_COMPATIBLE,
-            endpoint=simulator_endpoint,
+            endpoint=endpoint,
             identifier="aigw-simulator",
         ),
     )
@@ -35,8 +56,6 @@ async def configure(settings: Settings, simulator_endpoint: str) -> None:
     except grpc.aio.AioRpcError as error:
         if error.code() != grpc.StatusCode.ALREADY_EXISTS:
             raise
-    for feature in DEMO_FEATURES:
-        await admin.set_feature(settings, feature, [DEMO_MODEL], disabled=False)
 
 
 def curl_command(settings: Settings, token: str) -> str:

@@ -19,6 +19,8 @@ from aigw.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
 from aigw_cli import admin
 from aigw_cli.supervisor import grpc_serving, http_ok
 from aigw_common import scopes
+from aigw_common.admin_credential import load_admin_credential
+from aigw_common.errors import AigwError
 from aigw_common.oidc import OidcError, OidcKeyFetch
 from aigw_common.settings import Settings
 from aigw_common.tls import outbound_verify
@@ -224,6 +226,21 @@ async def ejection_checks(settings: Settings) -> list[Result]:
             "see the router's 'model ejected' log lines and each model's check below",
         )
     ]
+
+
+def admin_credential_check(settings: Settings) -> Result | None:
+    """A failed check when the CLI has no admin credential (every later call needs it)."""
+    try:
+        load_admin_credential(settings)
+    except AigwError as error:
+        return Result(
+            "auth",
+            "admin credential",
+            "fail",
+            error.message,
+            "run aigw where the suite keeps its state, or set AIGW_DATA_DIR to it",
+        )
+    return None
 
 
 async def auth_checks(settings: Settings, timeout_s: float) -> list[Result]:

@@ -16,6 +16,7 @@ from aigw.router.v1 import router_service_pb2, router_service_pb2_grpc
 from aigw_cli import admin, model_vocabulary
 from aigw_cli.doctor_checks import (
     Result,
+    admin_credential_check,
     auth_checks,
     ejection_checks,
     rpc_error,
@@ -44,6 +45,8 @@ class AdHocModel:
 async def suite_checks(settings: Settings, timeout_s: float) -> list[Result]:
     """Sections 2-6 against the running suite."""
     results = await service_checks(settings)
+    if (missing := admin_credential_check(settings)) is not None:
+        return [*results, missing]
     results += await auth_checks(settings, timeout_s)
     try:
         metadata = await admin.command_metadata(settings, scopes.ADMIN, scopes.SERVICE)
@@ -269,6 +272,8 @@ async def adhoc_model_checks(
 ) -> list[Result]:
     """A model given on the command line: the proxy's health, then the model checks."""
     results = [r for r in await service_checks(settings) if r.name.startswith("model_proxy_svc")]
+    if (missing := admin_credential_check(settings)) is not None:
+        return [*results, missing]
     try:
         catalog.check_family(model.family, field="--model-family")
     except InvalidArgument as error:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +30,20 @@ from aigw_cli.supervisor import (
     run_until_signalled,
     suite_children,
 )
+from aigw_common.errors import AigwError
+from aigw_common.private_files import ensure_private_dir
 from aigw_common.settings import Settings
 
 _READY_TIMEOUT_S = 60.0
 
 
+# Where `make run` keeps the suite's state (the Makefile sets AIGW_DATA_DIR to it).
+LOCAL_DATA_DIR = ".aigw"
+
+
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
+    _use_local_data_dir(os.environ)
     try:
         settings = Settings()
     except ValueError as error:
@@ -50,13 +58,29 @@ def main(argv: list[str] | None = None) -> None:
             asyncio.run(outcome)
     except grpc.aio.AioRpcError as error:
         admin.fail(error)
+    except AigwError as error:
+        raise SystemExit(f"aigw: {error.message}") from None
     except KeyboardInterrupt:
         pass
 
 
+def _use_local_data_dir(environ: MutableMapping[str, str]) -> None:
+    """Without AIGW_DATA_DIR, a `./.aigw` made by `make run` is the data directory: a command
+    typed in a second terminal beside the running suite reaches it (and the services `aigw up`
+    starts inherit it)."""
+    if any(name.upper() == "AIGW_DATA_DIR" for name in environ):
+        return
+    local = Path.cwd() / LOCAL_DATA_DIR
+    if local.is_dir():
+        environ["AIGW_DATA_DIR"] = str(local)
+
+
 async def _up(settings: Settings, args: argparse.Namespace) -> None:
     data_dir = settings.data_dir.resolve()
-    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # Everything the suite writes (keys, credentials, the configuration database, logs) is
+    # owner-only; the services inherit the mask.
+    os.umask(0o077)
+    ensure_private_dir(data_dir)
     children = suite_children(settings)
     simulator_url = f"http://127.0.0.1:{args.simulator_port}"
     if args.demo:

@@ -8,7 +8,7 @@ import secrets
 import structlog
 
 from aigw_common.errors import FailedPrecondition
-from aigw_common.private_files import create_exclusive, read_private
+from aigw_common.private_files import create_exclusive, ensure_private_dir, read_private
 from aigw_common.settings import Settings
 
 _log = structlog.get_logger(__name__)
@@ -17,7 +17,20 @@ ADMIN_TOKEN_FILE = "admin.token"  # noqa: S105 (a file name)
 
 
 def load_or_create_admin_credential(settings: Settings) -> str:
-    """`AIGW_AUTH__ADMIN_CREDENTIAL` if set, else `<data_dir>/admin.token` (made on first use)."""
+    """`AIGW_AUTH__ADMIN_CREDENTIAL` if set, else `<data_dir>/admin.token` (made on first use,
+    by the services: auth_svc checks it, the others mint their service tokens with it)."""
+    path = settings.data_dir / ADMIN_TOKEN_FILE
+    # A cluster replica never makes one (load_admin_credential says so).
+    if settings.auth.admin_credential is None and not settings.cluster and not path.exists():
+        ensure_private_dir(settings.data_dir)
+        if create_exclusive(path, secrets.token_urlsafe(32).encode()):
+            _log.info("generated the admin credential", path=str(path))
+    return load_admin_credential(settings)
+
+
+def load_admin_credential(settings: Settings) -> str:
+    """The admin credential the suite uses, never a new one (for the `aigw` command: one that
+    no service knows would only fail later, and leave a stray secret behind)."""
     if settings.auth.admin_credential is not None:
         configured = settings.auth.admin_credential.get_secret_value()
         if not configured.strip():
@@ -31,9 +44,11 @@ def load_or_create_admin_credential(settings: Settings) -> str:
             f"{path}; a replica never generates its own"
         )
     if not path.exists():
-        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if create_exclusive(path, secrets.token_urlsafe(32).encode()):
-            _log.info("generated the admin credential", path=str(path))
+        raise FailedPrecondition(
+            f"no admin credential at {path}: the suite keeps it in the data directory it was "
+            "started with (`make run`: ./.aigw, which aigw uses when run in that directory); "
+            "set AIGW_DATA_DIR to that directory, or AIGW_AUTH__ADMIN_CREDENTIAL"
+        )
     try:
         credential = read_private(path).decode().strip()
     except UnicodeDecodeError:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import grpc
+import structlog
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from aigw_common import errors
+
+_log = structlog.get_logger(__name__)
 
 # The class a caller sees for each code coming back from another aigw service. Codes that name
 # a caller mistake keep their meaning; transport-level trouble becomes an upstream error.
@@ -66,11 +69,20 @@ def internal_status() -> grpc.Status:
     )
 
 
+# Codes gRPC itself reports for trouble on the way (no server, too slow, caller gone): their
+# text says where, which operators and the CLI need.
+_TRANSPORT_CODES = frozenset(
+    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED}
+)
+
+
 def from_rpc_error(error: grpc.aio.AioRpcError) -> errors.AigwError:
     """The domain error another aigw service (or the transport) reported.
 
     Every aigw gRPC client converts here, once, where the call fails; nothing past a client
-    sees grpc.aio.AioRpcError."""
+    sees grpc.aio.AioRpcError. Any other status without an ErrorInfo was made by gRPC itself (a
+    metadata, message or concurrency limit, a library fault): it keeps its code's class, but
+    its text, gRPC's internals, goes to the log only."""
     error_info, field = _details(error)
     cls = _CLASS_BY_REASON.get(error_info.reason) if error_info else None
     if cls is None and error_info is None and error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
@@ -80,6 +92,9 @@ def from_rpc_error(error: grpc.aio.AioRpcError) -> errors.AigwError:
     if cls is None:
         cls = _CLASS_BY_CODE.get(error.code(), errors.AigwError)
     message = error.details() or error.code().name
+    if error_info is None and error.code() not in _TRANSPORT_CODES:
+        _log.warning("gRPC refused a call", code=error.code().name, error=message)
+        message = f"a service refused the call ({error.code().name}); see the service log"
     return cls(
         message,
         field=field,

@@ -28,6 +28,15 @@ def ensure_private_dir(path: Path) -> None:
         os.chmod(path, DIR_MODE)
 
 
+def ensure_private_file(path: Path) -> None:
+    """Create `path` empty and owner-only unless it exists; an existing one loses group and
+    world access. For files a library then opens itself (SQLite: its WAL and shared-memory files
+    take the database file's mode)."""
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE))
+    if stat.S_IMODE(path.stat().st_mode) & 0o077:
+        os.chmod(path, FILE_MODE)
+
+
 def create_exclusive(path: Path, data: bytes) -> bool:
     """Write `data` to `path` (mode 0600) unless it exists. True if this call created it."""
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")

@@ -6,6 +6,7 @@ the returned `PostProcessing`.
 
 from aigw_prompts.agent import AGENT_PROMPT, PromptTool, agent_families, prepare_agent
 from aigw_prompts.postprocess import PostProcessing, Step
+from aigw_prompts.prepared import prepared_parameters
 from aigw_prompts.registry import PromptRegistry, PromptTemplate, UnknownPrompt
 from aigw_prompts.rendering import PreparedPrompt, default_registry, prepare, prepare_check
 
@@ -23,4 +24,5 @@ __all__ = [
     "prepare",
     "prepare_agent",
     "prepare_check",
+    "prepared_parameters",
 ]

@@ -14,6 +14,11 @@ from aigw_common.server_limits import CHARS_PER_TOKEN
 _TEMPLATE_OVERHEAD_TOKENS = 256
 
 
+def estimated_tokens(text: str) -> int:
+    """The tokens `text` is taken to hold (rounded up)."""
+    return -(-len(text) // CHARS_PER_TOKEN)
+
+
 @dataclass(frozen=True)
 class Budget:
     """How many characters of prefix and suffix a prompt may carry."""

@@ -19,6 +19,7 @@ import psycopg.pq
 
 from aigw_common.errors import UpstreamUnavailable
 from aigw_common.postgres import connect_postgres, database_unavailable
+from aigw_common.private_files import ensure_private_dir, ensure_private_file
 from aigw_common.settings import DatabaseSettings
 
 # The channel every config_svc replica LISTENs on; the payload is the new version.
@@ -73,7 +74,8 @@ class Database:
 
 class SqliteDatabase(Database):
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        ensure_private_dir(path.parent)
+        ensure_private_file(path)
         # Autocommit mode: every transaction here is begun and ended explicitly. The connection
         # is used from worker threads, one at a time (ConfigStore's lock).
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)

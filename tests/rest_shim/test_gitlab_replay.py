@@ -117,7 +117,8 @@ def self_hosted(gateway: Gateway) -> Gateway:
     return gateway
 
 
-def _suggestions(record: dict[str, Any], created: int) -> dict[str, Any]:
+def _suggestions(record: dict[str, Any], created: int, body: dict[str, Any]) -> dict[str, Any]:
+    text = ANSWER if "prompt_id" not in body else "\n" + ANSWER
     return {
         "id": "id",
         "object": "text_completion",
@@ -129,10 +130,15 @@ def _suggestions(record: dict[str, Any], created: int) -> dict[str, Any]:
             "tokens_consumption_metadata": {
                 "input_tokens": count_prompt_tokens(record["body"]),
                 "output_tokens": TOKENS,
+                "max_output_tokens_used": False,
+                # The IDE's context file (32 characters, ~11 tokens) is counted, not used.
+                "context_tokens_sent": 11 if body.get("context") else 0,
+                "context_tokens_used": 0,
             },
         },
         "experiments": [],
-        "choices": [{"text": ANSWER, "index": 0, "finish_reason": "length"}],
+        # A generation below a line with text starts on the next line, as GitLab's.
+        "choices": [{"text": text, "index": 0, "finish_reason": "length"}],
     }
 
 
@@ -147,15 +153,14 @@ def _suggestions(record: dict[str, Any], created: int) -> dict[str, Any]:
 async def test_rails_code_suggestions_with_a_self_hosted_model(
     self_hosted: Gateway, route: str, body: Any, scope: str
 ) -> None:
-    response = await self_hosted.http.post(
-        route, json=body(self_hosted, stream=False), headers=self_hosted.headers(scope)
-    )
+    request = body(self_hosted, stream=False)
+    response = await self_hosted.http.post(route, json=request, headers=self_hosted.headers(scope))
 
     assert response.status_code == 200, response.text
     answer = response.json()
     [record] = self_hosted.records()
     assert abs(answer["created"] - time.time()) < 60
-    assert answer == _suggestions(record, answer["created"])
+    assert answer == _suggestions(record, answer["created"], request)
     assert response.headers["X-Request-ID"] == "01JD2ZQ3V4K6G0Y4M7X2T9N8P5"
     assert record["request_id"] == "01JD2ZQ3V4K6G0Y4M7X2T9N8P5"
     assert record["model"] == "aigw-simulator"

@@ -59,8 +59,9 @@ async def test_the_scripts_checks_pass(gateway: Gateway) -> None:
 
     assert health.status_code == 200
     assert check.status_code == 200, check.text
+    # The script's cursor line ("  ") is not empty: the generation starts on the next line.
     assert check.json()["choices"] == [
-        {"text": simulated_text(6), "index": 0, "finish_reason": "length"}
+        {"text": "\n" + simulated_text(6), "index": 0, "finish_reason": "length"}
     ]
     [record] = gateway.records()
     assert record["path"] == "/v1/chat/completions"

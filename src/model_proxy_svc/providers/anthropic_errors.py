@@ -10,7 +10,11 @@ from typing import Any
 from aigw_common.errors import UpstreamError, UpstreamRejected, UpstreamUnavailable
 from model_proxy_svc.providers.base import Upstream
 from model_proxy_svc.providers.upstream_errors import clean, metadata_of
-from model_proxy_svc.retries import RetryableUpstreamError, retry_after_s
+from model_proxy_svc.retries import (
+    RETRYABLE_SERVER_STATUSES,
+    RetryableUpstreamError,
+    retry_after_s,
+)
 
 _ADVICE = {
     "authentication_error": "check the model's API key",
@@ -31,7 +35,7 @@ def _said(error: Any) -> tuple[str, str]:
 def status_error(
     status: int, body: bytes, upstream: Upstream, headers: Mapping[str, str]
 ) -> UpstreamError:
-    """The domain error for a non-200 answer; 429, 502-504 and 529 (overloaded) are retryable."""
+    """The domain error for a non-200 answer; 429, 500-504 and 529 (overloaded) are retryable."""
     try:
         payload = json.loads(body) if body else None
     except ValueError:
@@ -40,7 +44,7 @@ def status_error(
     detail = f"{kind}: {clean(message, upstream)}" if kind else f"HTTP {status}"
     text = f"{upstream.describe()}: Anthropic refused (HTTP {status}, {detail})"
     metadata = metadata_of(upstream, http_status=str(status))
-    if status in (429, 502, 503, 504, 529):
+    if status in (429, 529) or status in RETRYABLE_SERVER_STATUSES:
         return RetryableUpstreamError(
             f"{text}; retry later", metadata=metadata, retry_after_s=retry_after_s(headers)
         )

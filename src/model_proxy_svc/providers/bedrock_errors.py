@@ -22,7 +22,12 @@ from model_proxy_svc.providers.upstream_errors import clean, metadata_of
 from model_proxy_svc.retries import RetryableUpstreamError, retry_after_s
 
 # Codes a later attempt may not meet (boto3's own transient and throttling lists).
-_RETRYABLE = {"ThrottlingException", "ModelNotReadyException", "ServiceUnavailableException"}
+_RETRYABLE = {
+    "ThrottlingException",
+    "ModelNotReadyException",
+    "ServiceUnavailableException",
+    "InternalServerException",
+}
 _ADVICE = {
     "AccessDeniedException": "check that the AWS credentials may call "
     "bedrock:InvokeModelWithResponseStream and that model access is enabled in this region",

@@ -20,7 +20,11 @@ from aigw_common.errors import (
 )
 from model_proxy_svc.providers.base import Upstream
 from model_proxy_svc.providers.upstream_errors import clean, metadata_of
-from model_proxy_svc.retries import RetryableUpstreamError, retry_after_s
+from model_proxy_svc.retries import (
+    RETRYABLE_SERVER_STATUSES,
+    RetryableUpstreamError,
+    retry_after_s,
+)
 
 # What a server answers when the request itself is wrong; sending it again cannot help.
 INVALID_REQUEST_STATUSES = frozenset({400, 404, 413, 422})
@@ -45,7 +49,7 @@ def status_error(
     path: str,
     headers: Mapping[str, str] | None = None,
 ) -> UpstreamError:
-    """The domain error for a non-200 answer to `path`; 429 and 502/503/504 are retryable,
+    """The domain error for a non-200 answer to `path`; 429 and 500/502/503/504 are retryable,
     with the wait the server asked for in `headers` (Retry-After)."""
     try:
         payload = json.loads(body) if body else None
@@ -92,7 +96,7 @@ def status_error(
             metadata=metadata,
             retry_after_s=retry_after_s(headers or {}),
         )
-    if status in (502, 503, 504):
+    if status in RETRYABLE_SERVER_STATUSES:
         return RetryableUpstreamError(
             f"{subject}: the server failed (HTTP {status}{said or ' with no detail'})",
             metadata=metadata,

@@ -52,11 +52,11 @@ async def chat(
         raise NotFound("Not found")  # GitLab's exact answer
     prompt = payload.prompt_components[0].payload
     # Rails prepared the whole prompt: GitLab sends it to the model as it is, with its chat
-    # model's sampling defaults (temperature 0.2, top_p 0.95).
+    # model's defaults for the serving family.
     completion = router_service_pb2.Completion(
         feature=feature,
         verbatim=True,
-        parameters=common_pb2.GenerationParameters(temperature=0.2, top_p=0.95),
+        prepared_prompt_defaults=True,
         custom_model=custom_model(payload.coordinates, settings.custom_models),
     )
     if isinstance(prompt.content, str):

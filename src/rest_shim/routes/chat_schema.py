@@ -5,9 +5,17 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
 from rest_shim.model_coordinates import FieldNames, ModelCoordinates
+from rest_shim.routes.suggestions_schema import LITELLM_FAMILIES
 
 _FIELD_NAMES = FieldNames(
     family="prompt_components[0].payload.model",
@@ -53,6 +61,18 @@ class PromptPayload(_Body):
     model_endpoint: str | None = None
     model_api_key: str | None = None
     model_identifier: str | None = None
+
+    @field_validator("model")
+    @classmethod
+    def _family_fits_the_provider(cls, model: str | None, info: ValidationInfo) -> str | None:
+        # GitLab's `model` is an enum: an unknown LiteLLM family is a 422 like any bad field.
+        litellm = info.data.get("provider") == "litellm"
+        if model is not None and litellm and model not in LITELLM_FAMILIES:
+            raise ValueError(
+                f"model {model!r} is not a family of provider 'litellm'; "
+                f"use one of {', '.join(sorted(LITELLM_FAMILIES))}"
+            )
+        return model
 
 
 class PromptComponent(_Body):

@@ -34,4 +34,4 @@ async def completions(
         stream = await client.open_stream(completion, metadata, forbidden=FORBIDDEN)
         return text_stream_response(stream)
     answer = await client.complete(completion, metadata, forbidden=FORBIDDEN)
-    return suggestions_response(answer, completion.code.language)
+    return suggestions_response(answer, completion.code.language, payload.context)

@@ -10,7 +10,7 @@ from aigw.router.v1 import router_service_pb2
 from rest_shim.dependencies import AppSettings, Router
 from rest_shim.model_coordinates import custom_model
 from rest_shim.router_client import forwarded_metadata
-from rest_shim.routes.suggestions import code_context, suggestions_response
+from rest_shim.routes.suggestions import code_context, on_next_line, suggestions_response
 from rest_shim.routes.suggestions_schema import (
     GenerationsRequest,
     PromptMessage,
@@ -45,8 +45,10 @@ async def generations(
         completion.code.CopyFrom(code_context(payload.current_file))
     else:
         # A prompt the client prepared itself goes to the model as it is (GitLab's
-        # `with_prompt_prepared`): a string for prompt_version 2, messages for 3.
+        # `with_prompt_prepared`): a string for prompt_version 2, messages for 3, with the
+        # parameters GitLab's gateway gives such prompts.
         completion.verbatim = True
+        completion.prepared_prompt_defaults = True
         if isinstance(payload.prompt, str):
             completion.prompt = payload.prompt
         else:
@@ -56,7 +58,10 @@ async def generations(
         stream = await client.open_stream(completion, metadata, forbidden=FORBIDDEN)
         return text_stream_response(stream)
     answer = await client.complete(completion, metadata, forbidden=FORBIDDEN)
-    return suggestions_response(answer, completion.code.language or _language(payload))
+    answer.text = on_next_line(payload.current_file.content_above_cursor, answer.text)
+    return suggestions_response(
+        answer, completion.code.language or _language(payload), payload.context
+    )
 
 
 def _message(message: PromptMessage) -> common_pb2.Message:

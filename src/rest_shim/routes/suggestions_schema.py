@@ -30,10 +30,8 @@ ModelProvider = Literal[
     "anthropic", "vertex-ai", "litellm", "codestral", "fireworks_ai", "amazon_q", "gitlab"
 ]
 
-# GitLab's `litellm` families allowed per use case (KindLiteLlmModel ∩ the use case's set).
-# GitLab leaves `general` (bring-your-own, any OpenAI-compatible model) out of both sets, yet
-# documents it as serving completion and generation; aigw accepts it for both.
-LITELLM_COMPLETION_FAMILIES = frozenset(
+# GitLab's `litellm` families (KindLiteLlmModel).
+LITELLM_FAMILIES = frozenset(
     {
         "codegemma",
         "codellama",
@@ -50,6 +48,10 @@ LITELLM_COMPLETION_FAMILIES = frozenset(
         "general",
     }
 )
+# The families allowed per use case (KindLiteLlmModel ∩ the use case's set). GitLab leaves
+# `general` (bring-your-own, any OpenAI-compatible model) out of both sets, yet documents it as
+# serving completion and generation; aigw accepts it for both.
+LITELLM_COMPLETION_FAMILIES = LITELLM_FAMILIES
 LITELLM_GENERATION_FAMILIES = frozenset(
     {
         "codegemma",
@@ -181,15 +183,25 @@ class GenerationsRequest(SuggestionsRequest):
 
 
 class TokensConsumption(BaseModel):
+    """GitLab's token accounting for one answer."""
+
     input_tokens: int
     output_tokens: int
+    # The answer stopped at its max_tokens.
+    max_output_tokens_used: bool
+    # Tokens of the IDE's extra `context` the request brought (estimated: aigw has no tokenizer
+    # of each model), and how many of them went into the prompt (none: aigw's prompts use the
+    # file around the cursor only).
+    context_tokens_sent: int
+    context_tokens_used: int
 
 
 class SuggestionModel(BaseModel):
     engine: str
     name: str
     lang: str
-    tokens_consumption_metadata: TokensConsumption
+    # None (null) for an empty answer, as GitLab's gateway.
+    tokens_consumption_metadata: TokensConsumption | None
 
 
 class Choice(BaseModel):

@@ -317,7 +317,7 @@ class ModelLimits(_message.Message):
     max_concurrent_requests: _builtins.int
     """Requests in flight to this model at once; more are refused with RESOURCE_EXHAUSTED. Zero means no limit."""
     max_retries: _builtins.int
-    """Retries of a failed attempt (connect error, 429, 502, 503, 504) before the first token is
+    """Retries of a failed attempt (connect error, 429, 500, 502, 503, 504) before the first token is
     relayed; never after it. Unset means the proxy's default; at most 10.
     """
     max_stop_sequences: _builtins.int

@@ -36,6 +36,7 @@ class Completion(_message.Message):
     VERBATIM_FIELD_NUMBER: _builtins.int
     INVOCATION_FIELD_NUMBER: _builtins.int
     EXTRA_SCOPES_FIELD_NUMBER: _builtins.int
+    PREPARED_PROMPT_DEFAULTS_FIELD_NUMBER: _builtins.int
     feature: _builtins.str
     """The feature asked for, e.g. code_completions, code_generations, duo_chat."""
     prompt: _builtins.str
@@ -48,6 +49,12 @@ class Completion(_message.Message):
     verbatim: _builtins.bool
     """True when the caller prepared the prompt itself: `chat` or `prompt` go to the model as
     given, without the feature's prompt template or default sampling parameters.
+    """
+    prepared_prompt_defaults: _builtins.bool
+    """With `verbatim`: the prompt was prepared by a GitLab client (Rails), so the parameters left
+    unset take the serving model family's defaults for prepared prompts, as GitLab's gateway
+    sends them (max_tokens 2048, temperature 0.2, top_p 0.95, and the family's stop sequences,
+    e.g. `</new_code>` for mistral). Without it a verbatim prompt gets only what the caller set.
     """
     @_builtins.property
     def code(self) -> Global___CodeContext:
@@ -94,10 +101,11 @@ class Completion(_message.Message):
         verbatim: _builtins.bool = ...,
         invocation: Global___PromptInvocation | None = ...,
         extra_scopes: _abc.Iterable[_builtins.str] | None = ...,
+        prepared_prompt_defaults: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["chat", b"chat", "code", b"code", "custom_model", b"custom_model", "input", b"input", "invocation", b"invocation", "parameters", b"parameters", "prompt", b"prompt"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chat", b"chat", "code", b"code", "custom_model", b"custom_model", "extra_scopes", b"extra_scopes", "feature", b"feature", "input", b"input", "invocation", b"invocation", "model", b"model", "parameters", b"parameters", "prompt", b"prompt", "verbatim", b"verbatim"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chat", b"chat", "code", b"code", "custom_model", b"custom_model", "extra_scopes", b"extra_scopes", "feature", b"feature", "input", b"input", "invocation", b"invocation", "model", b"model", "parameters", b"parameters", "prepared_prompt_defaults", b"prepared_prompt_defaults", "prompt", b"prompt", "verbatim", b"verbatim"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_input: _TypeAlias = _typing.Literal["code", "chat", "prompt"]  # noqa: Y015
     _WhichOneofArgType_input: _TypeAlias = _typing.Literal["input", b"input"]  # noqa: Y015
