@@ -193,7 +193,7 @@ class FastApiSettings(_Section):
     # requests on a kept-alive connection; open connections, of which the last
     # `health_headroom` serve /monitoring/* only; and a request body's size (413 beyond).
     header_timeout_s: float = Field(default=10.0, gt=0)
-    max_header_bytes: int = Field(default=64 * 1024, gt=0)
+    max_header_bytes: int = Field(default=256 * 1024, gt=0)
     body_timeout_s: float = Field(default=30.0, gt=0)
     keep_alive_timeout_s: int = Field(default=5, gt=0)
     max_connections: int = Field(default=4096, gt=0)

@@ -80,7 +80,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             super().on_url(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._count_head(len(name) + len(value))
+        # An oversized credential is GitLab's 401 "token too large", from the middleware that
+        # checks it before anything reads the request (httptools holds one header whole anyway).
+        credential = name.lower() == b"authorization"
+        self._count_head(len(name) + (0 if credential else len(value)))
         if not self._refused:
             super().on_header(name, value)
 
