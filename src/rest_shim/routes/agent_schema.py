@@ -7,19 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from aigw_common.duo_chat_vocabulary import ContextCategory, PageType
 from rest_shim.routes.prompts_schema import PromptModelMetadata
-
-ContextCategory = Literal[
-    "file",
-    "snippet",
-    "merge_request",
-    "issue",
-    "dependency",
-    "local_git",
-    "terminal",
-    "repository",
-    "directory",
-]
 
 
 class _Body(BaseModel):
@@ -29,7 +18,7 @@ class _Body(BaseModel):
 class PageContext(_Body):
     """The GitLab page the user is on."""
 
-    type: Literal["issue", "epic", "merge_request", "commit", "build"]
+    type: PageType
     content: str
 
 

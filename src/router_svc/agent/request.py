@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from aigw.common.v1 import common_pb2
 from aigw.router.v1 import router_service_pb2
+from aigw_common.duo_chat_vocabulary import CONTEXT_CATEGORIES, PAGE_TYPES
 from aigw_common.errors import InvalidArgument
 from router_svc.completion_request import MAX_MESSAGES, MAX_PROMPT_CHARS
 
@@ -15,20 +16,6 @@ MAX_FLAGS = 200
 MAX_NAME_CHARS = 255
 MAX_VERSION_CHARS = 64
 
-PAGE_TYPES = frozenset({"issue", "epic", "merge_request", "commit", "build"})
-CONTEXT_CATEGORIES = frozenset(
-    {
-        "file",
-        "snippet",
-        "merge_request",
-        "issue",
-        "dependency",
-        "local_git",
-        "terminal",
-        "repository",
-        "directory",
-    }
-)
 _ROLES = (common_pb2.ROLE_USER, common_pb2.ROLE_ASSISTANT)
 
 
