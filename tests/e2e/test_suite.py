@@ -189,7 +189,10 @@ async def test_the_suite_end_to_end(suite: LocalSuite) -> None:
             )
         assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
-        # A feature with no model configured: a clear FAILED_PRECONDITION, not INTERNAL.
+        # A feature turned off (the demo serves every feature): a clear FAILED_PRECONDITION,
+        # not INTERNAL.
+        await suite.aigw("features", "set", "duo_chat", "--disable")
+        await asyncio.sleep(1.0)  # a change reaches the router within a second
         chat_token = (await suite.aigw("token", "issue", "--scopes", "duo_chat")).strip()
         chat = router_service_pb2.CompleteRequest(
             completion=router_service_pb2.Completion(feature="duo_chat", prompt="hello")
@@ -267,7 +270,7 @@ async def test_the_suite_end_to_end(suite: LocalSuite) -> None:
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await config.ListModels(config_service_pb2.ListModelsRequest(), timeout=5)
         assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
-    assert {m.name for m in models.models} == {"demo-codestral", "slow"}
+    assert {m.name for m in models.models} == {"demo-codestral", "demo-chat", "slow"}
 
     # Stopping `aigw up` stops every child.
     pids = [suite.pid_of(name) for name in (*GRPC_SERVICES, "rest_shim")]

@@ -272,6 +272,9 @@ def _any_disconnected(sim: BackgroundSimulator) -> bool:
 async def test_first_token_timeout(
     proxy: Proxy, sim: BackgroundSimulator, platform: Platform
 ) -> None:
+    # One answer first: a Bedrock client's first creation (boto3 loading its endpoint data in a
+    # worker thread) can outlast the 0.3 s, and then no request ever reaches the server to close.
+    await _stream(proxy, platform.chat(sim))
     _configure(sim, first_token_delay_s=5)
     generation = platform.chat(sim, limits=_limits(first_token_timeout=0.3))
     started = time.monotonic()
